@@ -127,6 +127,8 @@ d = { 'settings': { 'branch': 'main',
                                   'clip_shoe.search.format_hits': ('search.html#format_hits', 'clip_shoe/search.py')},
             'clip_shoe.study': { 'clip_shoe.study._evaluate_heads': ('study.html#_evaluate_heads', 'clip_shoe/study.py'),
                                  'clip_shoe.study.clip_shoe_study': ('study.html#clip_shoe_study', 'clip_shoe/study.py'),
+                                 'clip_shoe.study.index_and_query': ('study.html#index_and_query', 'clip_shoe/study.py'),
                                  'clip_shoe.study.run_study': ('study.html#run_study', 'clip_shoe/study.py'),
                                  'clip_shoe.study.study_catalog': ('study.html#study_catalog', 'clip_shoe/study.py'),
-                                 'clip_shoe.study.subsample_groups': ('study.html#subsample_groups', 'clip_shoe/study.py')}}}
+                                 'clip_shoe.study.subsample_groups': ('study.html#subsample_groups', 'clip_shoe/study.py'),
+                                 'clip_shoe.study.train_and_evaluate': ('study.html#train_and_evaluate', 'clip_shoe/study.py')}}}
