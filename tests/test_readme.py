@@ -15,4 +15,5 @@ def test_readme_matches_index_notebook(tmp_path):
 
 def test_ci_runs_readme_test_command():
     readme, ci = (REPO/"README.md").read_text(), (REPO/".ci"/"run").read_text()
-    assert "nbdev-test && pytest" in readme and "nbdev-test && pytest" in ci
+    assert "nbdev-test && pytest" in readme
+    assert "nbdev-test && pytest" in ci

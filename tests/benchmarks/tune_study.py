@@ -1,8 +1,8 @@
 """Compare training settings of the study on the validation slice, never on the test split.
 
 Run: python tests/benchmarks/tune_study.py --data ../shared/data
-Trains the UT-Zappos + Myntra model once per setting (about half a minute each on 2 CPU cores once the tower
-features are cached) and prints validation SubCategory Acc@1, Category Acc@1, UT-Zappos caption-match R@10 and
+Trains the UT-Zappos + Myntra model once per setting, about half a minute each on 2 CPU cores once the tower
+features are cached. It prints validation SubCategory Acc@1, Category Acc@1, UT-Zappos caption-match R@10 and
 Myntra strict R@10. The study's defaults are the row with the best SubCategory Acc@1 and caption-match R@10.
 """
 import time
