@@ -22,7 +22,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'CACHE_ENV', 'logger', 'UT_ZAPPOS_URLS', 'cache_dir', 'data_dir', 'atomic_path', 'atomic_dir',
-           'DownloadError', 'download_file', 'download_and_extract', 'setup_logging', 'set_seed']
+           'DownloadError', 'download_file', 'download_and_extract', 'command_errors', 'setup_logging', 'set_seed']
 
 # %% ../nbs/00_core.ipynb #ed065ff3
 DATA_ENV = "CLIP_SHOE_DATA"  # environment variable naming the data root
@@ -44,7 +44,13 @@ def data_dir(path: str | Path | None = None) -> Path:
     if os.environ.get(DATA_ENV): return Path(os.environ[DATA_ENV]).expanduser()
     return cache_dir()/"data"
 
-# %% ../nbs/00_core.ipynb #55028b96
+# %% ../nbs/00_core.ipynb #375dc8eb
+def _default_mode(directory: bool = False) -> int:
+    "Return the permission bits a plain `open` or `mkdir` would give under the current umask."
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     "Yield a temporary path beside `path`; on success it is renamed to `path`, on error it is removed."
@@ -55,6 +61,7 @@ def atomic_path(path: str | Path):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
@@ -68,6 +75,7 @@ def atomic_dir(path: str | Path):
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
+        os.chmod(tmp, _default_mode(directory=True))
         if path.exists(): shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
@@ -113,7 +121,16 @@ def download_and_extract(urls: tuple[str, ...], dest: str | Path) -> Path:
         logger.info("extracted %s into %s", url, dest)
     return dest
 
-# %% ../nbs/00_core.ipynb #c989f2d7
+# %% ../nbs/00_core.ipynb #ed78eb57
+@contextlib.contextmanager
+def command_errors():
+    "Turn `OSError`, `ValueError` and `RuntimeError` raised inside into `SystemExit` with a one-line message."
+    try:
+        yield
+    except (OSError, ValueError, RuntimeError) as e:
+        raise SystemExit(f"error: {e}") from e
+
+# %% ../nbs/00_core.ipynb #ff03d703
 def setup_logging(level: str = "INFO"):
     "Send log records of `clip_shoe` at `level`, and warnings of other libraries, to stderr; for entry points only."
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -123,7 +140,7 @@ def setup_logging(level: str = "INFO"):
         transformers.logging.set_verbosity_error()  # its per-model load report would flood the console
     except ImportError: pass
 
-# %% ../nbs/00_core.ipynb #4ec90159
+# %% ../nbs/00_core.ipynb #b2d08507
 def set_seed(seed: int = 42):
     "Seed Python, NumPy and PyTorch so that a run can be repeated."
     import torch

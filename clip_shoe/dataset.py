@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import UT_ZAPPOS_URLS, atomic_path, data_dir, download_and_extract, setup_logging
+from .core import UT_ZAPPOS_URLS, atomic_path, command_errors, data_dir, download_and_extract, setup_logging
 
 # %% auto #0
 __all__ = ['logger', 'CATALOG_COLUMNS', 'SUBCATEGORY_NAMES', 'CATEGORY_NAMES', 'GENDER_WORDS', 'HEEL_WORDS', 'CLOSURE_WORDS',
@@ -31,13 +31,19 @@ CATALOG_COLUMNS = ["image", "text", "group", "split"]  # columns every catalog h
 
 # %% ../nbs/02_dataset.ipynb #27047d9f
 def ut_zappos_root(data: str | Path | None = None, download: bool = True) -> Path:
-    "Return the UT-Zappos50K folder under the data root, downloading the official release when it is missing."
-    root = data_dir(data)/"ut-zap50k"
+    "Return the UT-Zappos50K folder under the data root, downloading it when the data root is new or empty."
+    data = data_dir(data)
+    root = data/"ut-zap50k"
     if (root/"ut-zap50k-data"/"meta-data.csv").exists(): return root
-    if not download:
-        raise FileNotFoundError(f"UT-Zappos50K not found in {root}: expected ut-zap50k-data/meta-data.csv there. "
-                                "Pass the folder that holds ut-zap50k/ as the data root, or allow the download.")
-    logger.info("UT-Zappos50K not found in %s; downloading the official release", root)
+    if (data/"ut-zap50k-data"/"meta-data.csv").exists():
+        raise FileNotFoundError(f"{data} is the UT-Zappos50K folder itself; pass its parent folder {data.parent} "
+                                "as the data root.")
+    others = [p.name for p in data.iterdir() if p.name not in ("ut-zap50k", "myntra-footwear")] if data.exists() else []
+    if others or not download:
+        raise FileNotFoundError(f"UT-Zappos50K not found: {root}/ut-zap50k-data/meta-data.csv is missing. Pass the "
+                                "folder that contains ut-zap50k/ as the data root (--data or CLIP_SHOE_DATA), or a new "
+                                "or empty folder to download the official release into.")
+    logger.warning("UT-Zappos50K not found in %s; downloading the official release (about 2 GB)", root)
     download_and_extract(UT_ZAPPOS_URLS, root)
     return root
 
@@ -155,11 +161,12 @@ def read_catalog_csv(path: str | Path, image_col: str = "image", text_col: str =
                      image_root: str | Path | None = None) -> pd.DataFrame:
     "Read any catalog CSV with an image-path column and a text column; relative paths resolve against `image_root`."
     path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"Catalog {path} not found; check the path.")
     df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     for col, flag in ((image_col, "image_col"), (text_col, "text_col")):
         if col not in df.columns:
-            raise ValueError(f"{path} has no column {col!r}; its columns are {list(df.columns)}. "
-                             f"Pass the right name as {flag}.")
+            raise ValueError(f"{path} has no column {col!r}; its columns are {list(df.columns)}. Pass the right "
+                             f"name as {flag} (--{flag.replace('_', '-')} on the command line).")
     image_root = Path(image_root) if image_root else path.parent
     df["image"] = [str(p if Path(p).is_absolute() else image_root/p) for p in df[image_col]]
     df["text"] = df[text_col].map(lambda t: unicodedata.normalize("NFC", " ".join(html.unescape(t).split())))
@@ -208,12 +215,13 @@ def build_catalogs(data: str | Path | None = None, out: str | Path = "runs/data"
 def clip_shoe_data(
     data: str = None,  # data root holding ut-zap50k/ and myntra-footwear/ (default: $CLIP_SHOE_DATA or the cache)
     out: str = "runs/data",  # folder for the catalog Parquet files
-    myntra: bool = True,  # build the Myntra footwear catalog too; --no-myntra leaves it out
+    no_myntra: bool = False,  # leave out the Myntra footwear catalog
     test_fraction: float = 0.1,  # share of product groups held out for testing
     seed: int = 42,  # seed of the split
 ):
     "Build the UT-Zappos and Myntra catalogs with their grouped train/test split."
     setup_logging()
-    for name, path in build_catalogs(data, out, myntra, test_fraction, seed).items():
+    with command_errors(): paths = build_catalogs(data, out, not no_myntra, test_fraction, seed)
+    for name, path in paths.items():
         df = load_catalog(path)
         print(f"{name}: {len(df)} photos ({(df.split == 'train').sum()} train, {(df.split == 'test').sum()} test) -> {path}")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from fastcore.script import call_parse
 
-from .core import atomic_path, setup_logging
+from .core import atomic_path, command_errors, setup_logging
 from .dataset import SUBCATEGORY_NAMES, CATEGORY_NAMES, load_catalog, read_catalog_csv
 from .model import OFFLINE_MODEL, ModelBundle, create_model, encode_images, encode_texts
 
@@ -194,10 +194,11 @@ def clip_shoe_evaluate(
 ):
     "Evaluate a model on catalogs and write JSON, a Markdown table and a figure."
     setup_logging()
-    bundle = create_model(model, pretrained)
+    with command_errors():
+        bundle = create_model(model, pretrained)
+        catalogs = {path: read_eval_rows(path, image_col, text_col) for path in catalog.split(",")}
     results = []
-    for path in catalog.split(","):
-        rows = read_eval_rows(path, image_col, text_col)
+    for path, rows in catalogs.items():
         logger.info("evaluating %s on %d rows of %s", bundle.identity, len(rows), path)
         results.append({"model": label or bundle.identity, "data": Path(path).stem, "n": len(rows),
                         "metrics": evaluate(bundle, rows)})

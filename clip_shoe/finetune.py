@@ -26,7 +26,7 @@ from fastai.learner import Learner
 from fastai.optimizer import Adam
 from fastcore.script import call_parse
 
-from .core import atomic_path, cache_dir, set_seed, setup_logging
+from .core import atomic_path, cache_dir, command_errors, set_seed, setup_logging
 from .dataset import grouped_split
 from .model import (OFFLINE_MODEL, ImageFiles, ModelBundle, create_model, encode_images, encode_texts,
                              save_checkpoint)
@@ -269,7 +269,8 @@ def clip_shoe_train(
 ):
     "Fine-tune a CLIP model on catalogs' train rows and save it in open_clip's checkpoint format."
     setup_logging()
-    rows = pd.concat([pd.read_parquet(p) for p in catalog.split(",")], ignore_index=True)
-    bundle = create_model(model, pretrained)
+    with command_errors():
+        rows = pd.concat([pd.read_parquet(p) for p in catalog.split(",")], ignore_index=True)
+        bundle = create_model(model, pretrained)
     train_clip(bundle, rows, out, epochs, lr, batch_size, wd, unlocked_image_groups, unlocked_text_layers, seed=seed)
     print(f"saved {save_finetuned(bundle, out, epochs=epochs)}")

@@ -132,12 +132,15 @@ def _open_clip_model(name: str, pretrained: str | None, device: str, **kwargs) -
     if name not in open_clip.list_models():
         raise ModelLoadError(f"Unknown model name {name!r}. Valid names: {OFFLINE_MODEL} or one of "
                              f"open_clip.list_models() ({len(open_clip.list_models())} names, e.g. ViT-B-32).")
+    looks_like_path = pretrained is not None and ("/" in pretrained or Path(pretrained).suffix in (".pt", ".pth", ".bin", ".safetensors"))
+    if looks_like_path and not Path(pretrained).is_file():
+        raise ModelLoadError(f"Checkpoint file {pretrained} not found; check the path (relative paths start at {Path.cwd()}).")
     try:
         return open_clip.create_model(name, pretrained=pretrained, device=device, **kwargs)
     except (RuntimeError, OSError, ValueError) as e:
         hint = ("the weights are downloaded from the Hugging Face hub, so this needs internet access; offline, pass "
                 "the path of a downloaded checkpoint as pretrained, or use the offline default "
-                f"{OFFLINE_MODEL}") if pretrained and not Path(pretrained).exists() else "check the checkpoint file"
+                f"{OFFLINE_MODEL}") if pretrained and not looks_like_path else "check the checkpoint file"
         raise ModelLoadError(f"Could not load model {name!r} with pretrained={pretrained!r}: {e}. Hint: {hint}.") from e
 
 # %% ../nbs/03_model.ipynb #df1e37e5

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import atomic_dir, setup_logging
+from .core import atomic_dir, command_errors, setup_logging
 from .dataset import load_catalog
 from .model import OFFLINE_MODEL, ModelBundle, create_model, encode_images, encode_texts
 
@@ -37,7 +37,9 @@ def build_index(bundle: ModelBundle, catalog: pd.DataFrame, out: str | Path, ima
     features = np.ascontiguousarray(features, dtype=np.float32)
     index = faiss.IndexFlatIP(features.shape[1])
     index.add(features)
-    info = {"model": bundle.name, "pretrained": bundle.pretrained, "identity": bundle.identity,
+    pretrained = bundle.pretrained
+    if pretrained and Path(pretrained).is_file(): pretrained = str(Path(pretrained).resolve())  # usable from any folder
+    info = {"model": bundle.name, "pretrained": pretrained, "identity": bundle.identity,
             "count": len(catalog), "dim": int(features.shape[1]), "index": "IndexFlatIP"}
     with atomic_dir(out) as tmp:
         np.save(tmp/"embeddings.npy", features.astype(np.float16))
@@ -75,6 +77,7 @@ class ShoeSearch:
 
     def search_image(self, path: str | Path, k: int = 10) -> pd.DataFrame:
         "Return the `k` photos that look most like the photo at `path`."
+        if not Path(path).is_file(): raise FileNotFoundError(f"Query photo {path} not found; check the path.")
         return self.search_vector(encode_images(self.bundle, [str(path)], num_workers=0, progress=False)[0], k)
 
 # %% ../nbs/06_search.ipynb #95f21e5c
@@ -87,7 +90,8 @@ def clip_shoe_index(
 ):
     "Embed a catalog's photos and save a FAISS index folder."
     setup_logging()
-    folder = build_index(create_model(model, pretrained), load_catalog(catalog), out)
+    with command_errors(): bundle, rows = create_model(model, pretrained), load_catalog(catalog)
+    folder = build_index(bundle, rows, out)
     print(f"indexed {json.loads((folder/'info.json').read_text())['count']} photos into {folder}")
 
 # %% ../nbs/06_search.ipynb #1e5635da
@@ -100,7 +104,7 @@ def format_hits(hits: pd.DataFrame, columns=("score", "text", "subcategory", "ar
 # %% ../nbs/06_search.ipynb #c5535a1d
 @call_parse
 def clip_shoe_search(
-    index: str = "runs/index",  # index folder written by clip-shoe-index
+    index: str = "runs/study/index",  # index folder written by clip-shoe-index or clip-shoe-study
     text: str = None,  # text query, in English or Vietnamese
     image: str = None,  # path of a query photo
     k: int = 10,  # number of results
@@ -108,5 +112,7 @@ def clip_shoe_search(
     "Search an index by text or by photo and print the top-k products with their scores."
     setup_logging()
     if bool(text) == bool(image): raise SystemExit("Give exactly one of --text or --image.")
-    search = ShoeSearch(index)
-    print(format_hits(search.search_text(text, k) if text else search.search_image(image, k)))
+    with command_errors():
+        search = ShoeSearch(index)
+        hits = search.search_text(text, k) if text else search.search_image(image, k)
+    print(format_hits(hits))

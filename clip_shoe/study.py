@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import set_seed, setup_logging
+from .core import command_errors, set_seed, setup_logging
 from .dataset import myntra_catalog, save_catalog, ut_zappos_catalog, ut_zappos_root
 from .evaluate import (average_prompts, evaluate_features, plot_results, prompt_texts, results_markdown,
                                 save_results)
@@ -114,7 +114,7 @@ def run_study(data=None, out: str | Path = "runs/study", figures: str | Path = "
     save_results(results, out)
     plot_results(results, Path(figures)/"results.png")
     index_and_query(catalog, trunk, final, checkpoint, out, queries)
-    print(f"\n{results_markdown(results)}\nstudy finished in {elapsed/60:.1f} minutes (before indexing)")
+    print(f"\n{results_markdown(results)}\nstudy finished in {(time.time() - start)/60:.1f} minutes")
     return results
 
 # %% ../nbs/07_study.ipynb #3758e3c2
@@ -123,7 +123,7 @@ def clip_shoe_study(
     data: str = None,  # data root holding ut-zap50k/ and myntra-footwear/ (default: $CLIP_SHOE_DATA or the cache)
     out: str = "runs/study",  # output folder for catalogs, checkpoints, index and results
     figures: str = "figures",  # folder for the results figure
-    myntra: bool = True,  # use the Myntra shop titles in training and testing; --no-myntra leaves them out
+    no_myntra: bool = False,  # leave out the Myntra shop titles, in training and in testing
     n_groups: int = None,  # use only this many product groups of each data set (default: all)
     epochs: int = 10,  # training epochs of each fine-tuned model
     lr: float = 1e-2,  # peak learning rate of the one-cycle schedule
@@ -132,4 +132,5 @@ def clip_shoe_study(
 ):
     "Run the whole CLIP Shoe study and print the results table."
     setup_logging()
-    run_study(data, out, figures, myntra, n_groups, epochs, lr, batch_size, seed)
+    with command_errors(): study_catalog(data, not no_myntra, n_groups=1, seed=seed)  # check the data before the long run
+    run_study(data, out, figures, not no_myntra, n_groups, epochs, lr, batch_size, seed)
