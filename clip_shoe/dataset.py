@@ -175,9 +175,9 @@ def read_catalog_csv(path: str | Path, image_col: str = "image", text_col: str =
     if (~exists).any(): logger.warning("%s: %d rows skipped, image file missing (first: %s)", path, (~exists).sum(),
                                        df.image[~exists].iloc[0])
     if empty.any(): logger.warning("%s: %d rows skipped, empty %s", path, empty.sum(), text_col)
-    kept = df[exists & ~empty].reset_index(drop=True)
-    kept.attrs.update(skipped_missing_image=int((~exists).sum()), skipped_empty_text=int(empty.sum()))
-    return kept
+    valid_rows = df[exists & ~empty].reset_index(drop=True)
+    valid_rows.attrs.update(skipped_missing_image=int((~exists).sum()), skipped_empty_text=int(empty.sum()))
+    return valid_rows
 
 # %% ../nbs/02_dataset.ipynb #c3121c78
 def myntra_catalog(data: str | Path | None = None, test_fraction: float = 0.1, seed: int = 42) -> pd.DataFrame:

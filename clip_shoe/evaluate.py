@@ -19,7 +19,7 @@ from fastcore.script import call_parse
 
 from .core import atomic_path, command_errors, setup_logging
 from .dataset import SUBCATEGORY_NAMES, CATEGORY_NAMES, load_catalog, read_catalog_csv
-from .model import OFFLINE_MODEL, ModelBundle, create_model, encode_images, encode_texts
+from .model import OFFLINE_MODEL, ModelBundle, create_model, encode_distinct, encode_images, encode_texts
 
 # %% auto #0
 __all__ = ['logger', 'PROMPT_TEMPLATES', 'HEADLINE', 'positive_ranks', 'recall_at_k', 'retrieval_metrics', 'class_names',
@@ -110,11 +110,8 @@ def zero_shot_metrics(image_features: np.ndarray, prompt_features: np.ndarray, s
 # %% ../nbs/05_evaluate.ipynb #9d7d90d9
 def embed_catalog(bundle: ModelBundle, rows: pd.DataFrame, num_workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
     "Return normalised image and text features of a catalog's rows."
-    unique_texts = sorted(set(rows.text))
-    text_features = encode_texts(bundle, unique_texts)
-    position = {t: i for i, t in enumerate(unique_texts)}
     image_features = encode_images(bundle, rows.image, num_workers=num_workers)
-    return image_features, text_features[[position[t] for t in rows.text]]
+    return image_features, encode_distinct(rows.text, lambda texts: encode_texts(bundle, texts))
 
 # %% ../nbs/05_evaluate.ipynb #3792ea0d
 def evaluate_features(image_features, text_features, rows: pd.DataFrame, prompt_features=None) -> dict[str, float]:

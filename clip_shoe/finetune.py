@@ -28,8 +28,8 @@ from fastcore.script import call_parse
 
 from .core import atomic_path, cache_dir, command_errors, set_seed, setup_logging
 from .dataset import grouped_split
-from .model import (OFFLINE_MODEL, ImageFiles, ModelBundle, create_model, encode_images, encode_texts,
-                             save_checkpoint)
+from .model import (OFFLINE_MODEL, ImageFiles, ModelBundle, create_model, encode_distinct, encode_images,
+                             encode_texts, save_checkpoint)
 
 # %% auto #0
 __all__ = ['logger', 'ContrastiveLoss', 'image_trunk', 'text_trunk', 'ProjectionHeads', 'cached_features', 'PairDataset',
@@ -46,11 +46,9 @@ class ContrastiveLoss:
     def __call__(self, preds, text_groups=None):
         image_features, text_features, logit_scale = preds
         logits_per_image = logit_scale*image_features @ text_features.T
-        if text_groups is None:
-            targets = torch.arange(len(logits_per_image), device=logits_per_image.device)
-            return (F.cross_entropy(logits_per_image, targets) + F.cross_entropy(logits_per_image.T, targets))/2
+        if text_groups is None: text_groups = torch.arange(len(logits_per_image), device=logits_per_image.device)
         same = (text_groups[:, None] == text_groups[None, :]).float()
-        targets = same/same.sum(1, keepdim=True)
+        targets = same/same.sum(1, keepdim=True)  # a one-hot row when a text is unique in the batch
         return (F.cross_entropy(logits_per_image, targets) + F.cross_entropy(logits_per_image.T, targets))/2
 
 # %% ../nbs/04_finetune.ipynb #59f48c94
@@ -196,10 +194,8 @@ def catalog_features(bundle: ModelBundle, catalog: pd.DataFrame, feature_dir: st
                      num_workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
     "Return cached trunk features of every catalog row's photo and text, aligned with the rows."
     image_features = cached_features(bundle, catalog.image, "image", feature_dir, num_workers=num_workers)
-    unique_texts = sorted(set(catalog.text))
-    text_features = cached_features(bundle, unique_texts, "text", feature_dir)
-    position = {text: i for i, text in enumerate(unique_texts)}
-    return image_features, text_features[[position[text] for text in catalog.text]]
+    text_features = encode_distinct(catalog.text, lambda texts: cached_features(bundle, texts, "text", feature_dir))
+    return image_features, text_features
 
 # %% ../nbs/04_finetune.ipynb #a4bc3ce7
 def train_valid_rows(catalog: pd.DataFrame, valid_fraction: float = 0.05, seed: int = 42):
@@ -241,11 +237,16 @@ def train_clip(bundle: ModelBundle, catalog: pd.DataFrame, out: str | Path = "ru
 
 # %% ../nbs/04_finetune.ipynb #63750d91
 @torch.no_grad()
-def project_features(model, image_trunk_features: np.ndarray, text_trunk_features: np.ndarray):
-    "Return the normalised image and text embeddings of cached trunk features through the model's heads."
-    image_features, text_features, _ = ProjectionHeads(model).eval()(torch.from_numpy(image_trunk_features),
-                                                                     torch.from_numpy(text_trunk_features))
-    return image_features.numpy(), text_features.numpy()
+def project_features(model, image_trunk_features: np.ndarray | None = None,
+                     text_trunk_features: np.ndarray | None = None):
+    "Return the normalised image and text embeddings of cached trunk features; None for a side not given."
+    heads = ProjectionHeads(model).eval()
+    image_features = text_features = None
+    if image_trunk_features is not None:
+        image_features = F.normalize(heads.image_head(torch.from_numpy(image_trunk_features)), dim=-1).numpy()
+    if text_trunk_features is not None:
+        text_features = F.normalize(heads.text_head(torch.from_numpy(text_trunk_features)), dim=-1).numpy()
+    return image_features, text_features
 
 # %% ../nbs/04_finetune.ipynb #86c4e053
 def save_finetuned(bundle: ModelBundle, out: str | Path, **extra) -> Path:

@@ -30,7 +30,7 @@ from .core import atomic_path, cache_dir
 # %% auto #0
 __all__ = ['logger', 'OFFLINE_MODEL', 'OFFLINE_PREPROCESS', 'minilm_dir', 'offline_model_config', 'register_offline_model',
            'efficientnet_lite0_state_dict', 'ModelLoadError', 'ModelBundle', 'file_digest', 'model_identity',
-           'create_model', 'ImageFiles', 'encode_images', 'encode_texts', 'save_checkpoint']
+           'create_model', 'ImageFiles', 'encode_images', 'encode_texts', 'encode_distinct', 'save_checkpoint']
 
 # %% ../nbs/03_model.ipynb #786056b4
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def model_identity(name: str, pretrained: str | None) -> str:
 
 # %% ../nbs/03_model.ipynb #05b9a0c4
 def _open_clip_model(name: str, pretrained: str | None, device: str, **kwargs) -> torch.nn.Module:
-    "Call `open_clip.create_model`, turning its failures into a `ModelLoadError` that says what to do."
+    "Call `open_clip.create_model`, raising a `ModelLoadError` with the cause and the fix when it fails."
     if name not in open_clip.list_models():
         raise ModelLoadError(f"Unknown model name {name!r}. Valid names: {OFFLINE_MODEL} or one of "
                              f"open_clip.list_models() ({len(open_clip.list_models())} names, e.g. ViT-B-32).")
@@ -214,7 +214,15 @@ def encode_texts(bundle: ModelBundle, texts, batch_size: int = 256, bf16: bool =
         chunks.append((torch.nn.functional.normalize(features, dim=-1) if normalize else features).cpu())
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), np.float32)
 
-# %% ../nbs/03_model.ipynb #3a9c1b99
+# %% ../nbs/03_model.ipynb #2ee80c4b
+def encode_distinct(texts, encode: Callable) -> np.ndarray:
+    "Call `encode` once on the sorted distinct `texts` and return its rows in the order of `texts`."
+    texts = list(texts)
+    distinct = sorted(set(texts))
+    position = {text: i for i, text in enumerate(distinct)}
+    return encode(distinct)[[position[text] for text in texts]]
+
+# %% ../nbs/03_model.ipynb #16063a59
 def save_checkpoint(model: torch.nn.Module, path: str | Path, name: str, **extra) -> Path:
     "Save `model` in open_clip's checkpoint format, atomically; `extra` holds plain metadata such as the epoch."
     state = {"name": name, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}

@@ -97,9 +97,9 @@ def clip_shoe_index(
 # %% ../nbs/06_search.ipynb #1e5635da
 def format_hits(hits: pd.DataFrame, columns=("score", "text", "subcategory", "articleType", "image")) -> str:
     "Format search hits as a plain-text table of rank, score, text, class (where known) and photo path."
-    shown = hits[[c for c in columns if c in hits]].copy()
-    shown.index = range(1, len(shown) + 1)
-    return shown.to_string(float_format=lambda v: f"{v:.3f}")
+    table = hits[[c for c in columns if c in hits]].copy()
+    table.index = range(1, len(table) + 1)
+    return table.to_string(float_format=lambda v: f"{v:.3f}")
 
 # %% ../nbs/06_search.ipynb #c5535a1d
 @call_parse

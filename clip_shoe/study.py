@@ -47,8 +47,7 @@ def study_catalog(data=None, myntra: bool = True, n_groups: int | None = None, s
 # %% ../nbs/07_study.ipynb #6da0829c
 def _evaluate_heads(model, label, catalog, trunk_features, prompt_trunk) -> list[dict]:
     image_features, text_features = project_features(model, *trunk_features)
-    _, prompt_features = project_features(model, trunk_features[0][:1], prompt_trunk)
-    prompt_features = average_prompts(prompt_features)
+    prompt_features = average_prompts(project_features(model, text_trunk_features=prompt_trunk)[1])
     rows = []
     for source in catalog.source.unique():
         test = np.flatnonzero((catalog.split == "test").to_numpy() & (catalog.source == source).to_numpy())
@@ -78,7 +77,7 @@ def train_and_evaluate(catalog: pd.DataFrame, trunk, prompt_trunk, out: Path, my
 def index_and_query(catalog: pd.DataFrame, trunk, bundle, checkpoint: Path, out: Path, queries) -> Path:
     "Index the UT-Zappos photos with the final model, then print the top 5 for each text query and one photo."
     ut_rows = np.flatnonzero((catalog.source == "UT-Zappos").to_numpy())
-    image_features, _ = project_features(bundle.model, trunk[0][ut_rows], trunk[1][ut_rows[:1]])
+    image_features, _ = project_features(bundle.model, trunk[0][ut_rows])
     final = create_model(OFFLINE_MODEL, str(checkpoint))
     ut_catalog = catalog.iloc[ut_rows].dropna(axis=1, how="all")  # without the columns only Myntra has
     index = build_index(final, ut_catalog, out/"index", image_features=image_features)
@@ -92,11 +91,11 @@ def index_and_query(catalog: pd.DataFrame, trunk, bundle, checkpoint: Path, out:
 def run_study(data=None, out: str | Path = "runs/study", figures: str | Path = "figures", myntra: bool = True,
               n_groups: int | None = None, epochs: int = 10, lr: float = 1e-2, batch_size: int = 1024,
               seed: int = 42, num_workers: int = 2, feature_dir: str | Path | None = None,
-              queries=("women's red high heels", "giày thể thao nam")) -> list[dict]:
-    "Run the whole study, print the results table and return its rows."
+              queries=("women's red high heels", "giày thể thao nam"), catalog: pd.DataFrame | None = None) -> list[dict]:
+    "Run the whole study, print the results table and return its rows; `catalog` skips rebuilding `study_catalog`."
     start, out = time.time(), Path(out)
     set_seed(seed)
-    catalog = study_catalog(data, myntra, n_groups, seed)
+    if catalog is None: catalog = study_catalog(data, myntra, n_groups, seed)
     for source, rows in catalog.groupby("source"): save_catalog(rows, out/"data"/f"{source.lower()}.parquet")
     logger.info("catalog: %d photos, %d train, %d test", len(catalog), (catalog.split == "train").sum(),
                 (catalog.split == "test").sum())
@@ -132,5 +131,5 @@ def clip_shoe_study(
 ):
     "Run the whole CLIP Shoe study and print the results table."
     setup_logging()
-    with command_errors(): study_catalog(data, not no_myntra, n_groups=1, seed=seed)  # check the data before the long run
-    run_study(data, out, figures, not no_myntra, n_groups, epochs, lr, batch_size, seed)
+    with command_errors(): catalog = study_catalog(data, not no_myntra, n_groups, seed)
+    run_study(data, out, figures, not no_myntra, n_groups, epochs, lr, batch_size, seed, catalog=catalog)

@@ -66,8 +66,8 @@ def test_evaluate_wrong_column_names_the_fix(run_cli, data_root, tmp_path):
 
 
 def test_data_and_train_commands(run_cli, tmp_path):
-    made = run_cli("clip-shoe-data", "--out", tmp_path/"data")
-    assert "ut-zappos: 50024 photos" in made.stdout
+    built = run_cli("clip-shoe-data", "--out", tmp_path/"data")
+    assert "ut-zappos: 50024 photos" in built.stdout
     catalog = pd.read_parquet(tmp_path/"data"/"myntra.parquet")
     catalog[catalog.group.isin(sorted(catalog.group.unique())[:120])].to_parquet(tmp_path/"small.parquet")
     trained = run_cli("clip-shoe-train", tmp_path/"small.parquet", "--out", tmp_path/"train", "--epochs", 2,

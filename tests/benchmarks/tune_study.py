@@ -26,7 +26,7 @@ def _valid_metrics(model, catalog, trunk, prompt_trunk, positions, prompts):
     image_features, text_features = project_features(model, trunk[0][positions], trunk[1][positions])
     prompt_features = None
     if prompts:
-        prompt_features = average_prompts(project_features(model, trunk[0][:1], prompt_trunk)[1])
+        prompt_features = average_prompts(project_features(model, text_trunk_features=prompt_trunk)[1])
     return evaluate_features(image_features, text_features, catalog.iloc[positions], prompt_features)
 
 
