@@ -21,9 +21,10 @@ from .core import UT_ZAPPOS_URLS, atomic_path, command_errors, data_dir, downloa
 
 # %% auto #0
 __all__ = ['logger', 'CATALOG_COLUMNS', 'SUBCATEGORY_NAMES', 'CATEGORY_NAMES', 'GENDER_WORDS', 'HEEL_WORDS', 'CLOSURE_WORDS',
-           'ut_zappos_root', 'index_images', 'read_ut_zappos_metadata', 'ut_zappos_caption', 'grouped_split',
-           'ut_zappos_catalog', 'normalise_title', 'read_catalog_csv', 'myntra_catalog', 'save_catalog', 'load_catalog',
-           'build_catalogs', 'clip_shoe_data']
+           'SUBCATEGORY_NAMES_VI', 'CATEGORY_NAMES_VI', 'GENDER_WORDS_VI', 'MATERIAL_WORDS_VI', 'CLOSURE_WORDS_VI',
+           'HEEL_WORDS_VI', 'ut_zappos_root', 'index_images', 'read_ut_zappos_metadata', 'ut_zappos_caption',
+           'ut_zappos_caption_vi', 'grouped_split', 'ut_zappos_catalog', 'normalise_title', 'read_catalog_csv',
+           'myntra_catalog', 'save_catalog', 'load_catalog', 'build_catalogs', 'clip_shoe_data']
 
 # %% ../nbs/02_dataset.ipynb #3e9bb2e8
 logger = logging.getLogger(__name__)
@@ -119,7 +120,83 @@ def ut_zappos_caption(row) -> str:
     if heel: parts.append(HEEL_WORDS.get(heel, heel))
     return ", ".join(parts)
 
-# %% ../nbs/02_dataset.ipynb #f9b6a300
+# %% ../nbs/02_dataset.ipynb #a96756d7
+SUBCATEGORY_NAMES_VI = {  # (Category, SubCategory) -> Vietnamese class name
+    ("Shoes", "Sneakers and Athletic Shoes"): "giày thể thao",
+    ("Shoes", "Heels"): "giày cao gót",
+    ("Shoes", "Flats"): "giày bệt",
+    ("Shoes", "Loafers"): "giày lười",
+    ("Shoes", "Oxfords"): "giày oxford",
+    ("Shoes", "Clogs and Mules"): "giày sục",
+    ("Shoes", "Boat Shoes"): "giày boat",
+    ("Shoes", "Firstwalker"): "giày tập đi cho bé",
+    ("Shoes", "Prewalker"): "giày đế mềm cho bé",
+    ("Shoes", "Crib Shoes"): "giày sơ sinh",
+    ("Boots", "Ankle"): "bốt cổ ngắn",
+    ("Boots", "Mid-Calf"): "bốt cổ lửng",
+    ("Boots", "Knee High"): "bốt cao ngang gối",
+    ("Boots", "Over the Knee"): "bốt đùi",
+    ("Boots", "Prewalker Boots"): "bốt đế mềm cho bé",
+    ("Sandals", "Flat"): "sandal đế bệt",
+    ("Sandals", "Heel"): "sandal cao gót",
+    ("Sandals", "Athletic"): "sandal thể thao",
+    ("Slippers", "Slipper Flats"): "dép đi trong nhà",
+    ("Slippers", "Slipper Heels"): "dép đi trong nhà có gót",
+    ("Slippers", "Boot"): "bốt đi trong nhà",
+}
+CATEGORY_NAMES_VI = {"Shoes": "giày", "Boots": "bốt", "Sandals": "sandal", "Slippers": "dép đi trong nhà"}
+GENDER_WORDS_VI = {"Women": "nữ", "Men": "nam", "Girls": "bé gái", "Boys": "bé trai"}
+MATERIAL_WORDS_VI = {
+    "Leather": "da", "Suede": "da lộn", "Synthetic": "chất liệu tổng hợp", "Mesh": "vải lưới", "Canvas": "vải canvas",
+    "Full-grain leather": "da nguyên tấm", "Faux Leather": "da nhân tạo", "Rubber": "cao su", "Patent Leather": "da bóng",
+    "Nylon": "vải nylon", "Lace": "ren", "Nubuck": "da nubuck", "Satin": "vải satin", "Sheepskin": "da cừu",
+    "Microfiber": "vải microfiber", "Hair Calf": "da bê còn lông", "Fleece": "vải nỉ", "Faux Fur": "lông nhân tạo",
+    "Cotton": "vải cotton", "Wool": "len", "Felt": "vải dạ", "Polyester": "vải polyester", "Shearling": "da lông cừu",
+    "Neoprene": "vải neoprene", "Cork": "gỗ bần", "Terry": "vải khăn bông", "Cordura": "vải Cordura", "Jute": "sợi đay",
+    "Corduroy": "vải nhung tăm", "Nappa": "da nappa", "EVA": "nhựa EVA", "Velour": "vải nhung", "Deerskin": "da hươu",
+    "Latex": "cao su latex", "Velvet": "nhung", "Hemp": "sợi gai dầu", "Ripstop": "vải ripstop", "Linen": "vải lanh",
+    "Crocodile": "da cá sấu", "Denim": "vải denim", "Acrylic": "sợi acrylic", "Polyurethane": "nhựa PU",
+    "Cable Knit": "len đan thừng", "Exotic": "da thú hiếm", "Lambskin": "da cừu non", "Silk": "lụa", "Aluminum": "nhôm",
+    "Vinyl": "nhựa vinyl", "Snakeskin": "da rắn", "Distressed Leather": "da hiệu ứng cũ", "Tweed": "vải tweed",
+    "Raffia": "cói raffia", "Chiffon": "vải voan", "Stingray": "da cá đuối", "Horse Hair": "lông ngựa",
+    "Faux Suede": "da lộn nhân tạo", "Crochet": "len móc", "Plastic": "nhựa", "Cashmere": "len cashmere",
+    "Jacquard": "vải jacquard", "Steel": "thép", "Ostrich": "da đà điểu",
+}
+CLOSURE_WORDS_VI = {
+    "Lace up": "buộc dây", "Slip-On": "xỏ chân", "Hook and Loop": "quai dán", "Zipper": "khóa kéo",
+    "Pull-on": "xỏ chân có quai kéo", "Buckle": "khóa cài", "Elastic Gore": "chun co giãn hai bên",
+    "Bungee": "dây chun rút", "Ankle Strap": "quai cổ chân", "Toggle": "chốt dây rút", "Button Loop": "cài khuy",
+    "Ankle Wrap": "dây quấn cổ chân", "Sling Back": "quai hậu", "Monk Strap": "quai monk", "Snap": "cúc bấm",
+    "Spat Strap": "dây vòng dưới đế", "Belt": "đai cài", "T-Strap": "quai chữ T",
+}
+HEEL_WORDS_VI = {  # inches converted to centimetres and rounded to the half centimetre
+    "Flat": "đế bằng", "Under 1in": "gót cao dưới 2,5 cm", "1in - 1 3/4in": "gót cao 2,5–4,5 cm",
+    "2in - 2 3/4in": "gót cao 5–7 cm", "3in - 3 3/4in": "gót cao 7,5–9,5 cm", "4in - 4 3/4in": "gót cao 10–12 cm",
+    "5in & over": "gót cao từ 12,5 cm trở lên",
+}
+
+# %% ../nbs/02_dataset.ipynb #847e10c6
+_unknown_vi = set()
+
+def _word_vi(words: dict, value: str) -> str:
+    "Look up `value` in a Vietnamese vocabulary, falling back to the lower-cased English value."
+    if not value or value in words: return words.get(value, "")
+    if value not in _unknown_vi:
+        _unknown_vi.add(value)
+        logger.warning("No Vietnamese word for UT-Zappos value %r; the caption keeps it in English", value)
+    return value.lower()
+
+def ut_zappos_caption_vi(row) -> str:
+    "Write a Vietnamese caption for one UT-Zappos metadata row from its attributes."
+    words = [SUBCATEGORY_NAMES_VI[(row["Category"], row["SubCategory"])],
+             _word_vi(MATERIAL_WORDS_VI, _first(row["Material"])), _word_vi(GENDER_WORDS_VI, _first(row["Gender"]))]
+    parts = [" ".join(w for w in words if w)]
+    for words_vi, field in ((CLOSURE_WORDS_VI, "Closure"), (HEEL_WORDS_VI, "HeelHeight")):
+        word = _word_vi(words_vi, _first(row[field]))
+        if word: parts.append(word)
+    return unicodedata.normalize("NFC", ", ".join(parts))
+
+# %% ../nbs/02_dataset.ipynb #38dab2aa
 def grouped_split(groups, test_fraction: float = 0.1, seed: int = 42) -> np.ndarray:
     "Return a boolean array marking the rows whose group was drawn for the test side."
     if not 0 < test_fraction < 1: raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
@@ -129,9 +206,9 @@ def grouped_split(groups, test_fraction: float = 0.1, seed: int = 42) -> np.ndar
     test_groups = np.random.default_rng(seed).choice(unique, n_test, replace=False)
     return groups.isin(set(test_groups)).to_numpy()
 
-# %% ../nbs/02_dataset.ipynb #ee46e2d5
+# %% ../nbs/02_dataset.ipynb #c068a7c7
 def ut_zappos_catalog(root: str | Path, test_fraction: float = 0.1, seed: int = 42) -> pd.DataFrame:
-    "Build the UT-Zappos catalog: one row per photo, its caption, its product group and its split side."
+    "Build the UT-Zappos catalog: one row per photo, its English and Vietnamese captions, product group and split side."
     root = Path(root)
     meta = read_ut_zappos_metadata(root)
     images = index_images(root/"ut-zap50k-images")
@@ -143,6 +220,7 @@ def ut_zappos_catalog(root: str | Path, test_fraction: float = 0.1, seed: int = 
     df = meta[~missing].reset_index(drop=True)
     df["image"] = df.image.map(str)
     df["text"] = [ut_zappos_caption(row) for _, row in df.iterrows()]
+    df["text_vi"] = [ut_zappos_caption_vi(row) for _, row in df.iterrows()]
     df["group"] = df.CID.str.split("-").str[0]
     df["subcategory"] = [SUBCATEGORY_NAMES[k] for k in zip(df.Category, df.SubCategory)]
     df["category"] = df.Category.map(CATEGORY_NAMES)
@@ -150,13 +228,13 @@ def ut_zappos_catalog(root: str | Path, test_fraction: float = 0.1, seed: int = 
     df.attrs["skipped_without_image"] = int(missing.sum())
     return df[CATALOG_COLUMNS + [c for c in df.columns if c not in CATALOG_COLUMNS]]
 
-# %% ../nbs/02_dataset.ipynb #aa61ad73
+# %% ../nbs/02_dataset.ipynb #f45deab1
 def normalise_title(title: str) -> str:
     "Return `title` with HTML entities decoded, Unicode in NFC, whitespace collapsed and case folded, for grouping."
     text = unicodedata.normalize("NFC", html.unescape(str(title)))
     return " ".join(text.split()).casefold()
 
-# %% ../nbs/02_dataset.ipynb #bb9cb1b6
+# %% ../nbs/02_dataset.ipynb #eac8f7bd
 def read_catalog_csv(path: str | Path, image_col: str = "image", text_col: str = "title",
                      image_root: str | Path | None = None) -> pd.DataFrame:
     "Read any catalog CSV with an image-path column and a text column; relative paths resolve against `image_root`."
@@ -179,7 +257,7 @@ def read_catalog_csv(path: str | Path, image_col: str = "image", text_col: str =
     valid_rows.attrs.update(skipped_missing_image=int((~exists).sum()), skipped_empty_text=int(empty.sum()))
     return valid_rows
 
-# %% ../nbs/02_dataset.ipynb #c3121c78
+# %% ../nbs/02_dataset.ipynb #04617add
 def myntra_catalog(data: str | Path | None = None, test_fraction: float = 0.1, seed: int = 42) -> pd.DataFrame:
     "Build the Myntra footwear catalog: photo, shop title, title group and split side."
     csv = data_dir(data)/"myntra-footwear"/"products.csv"
@@ -191,7 +269,7 @@ def myntra_catalog(data: str | Path | None = None, test_fraction: float = 0.1, s
     df["split"] = np.where(grouped_split(df.group, test_fraction, seed), "test", "train")
     return df[CATALOG_COLUMNS + [c for c in df.columns if c not in CATALOG_COLUMNS]]
 
-# %% ../nbs/02_dataset.ipynb #ee6e6430
+# %% ../nbs/02_dataset.ipynb #9c8179bc
 def save_catalog(df: pd.DataFrame, path: str | Path) -> Path:
     "Write a catalog to Parquet atomically."
     with atomic_path(path) as tmp: df.to_parquet(tmp, index=False)
@@ -201,7 +279,7 @@ def load_catalog(path: str | Path) -> pd.DataFrame:
     "Read a catalog written by `save_catalog`."
     return pd.read_parquet(path)
 
-# %% ../nbs/02_dataset.ipynb #0195f027
+# %% ../nbs/02_dataset.ipynb #daf1cc20
 def build_catalogs(data: str | Path | None = None, out: str | Path = "runs/data", myntra: bool = True,
                    test_fraction: float = 0.1, seed: int = 42) -> dict[str, Path]:
     "Build and save the UT-Zappos catalog and, when `myntra`, the Myntra catalog; return their paths."
@@ -210,7 +288,7 @@ def build_catalogs(data: str | Path | None = None, out: str | Path = "runs/data"
     if myntra: paths["myntra"] = save_catalog(myntra_catalog(data, test_fraction, seed), out/"myntra.parquet")
     return paths
 
-# %% ../nbs/02_dataset.ipynb #c28f9119
+# %% ../nbs/02_dataset.ipynb #ecd9dac9
 @call_parse
 def clip_shoe_data(
     data: str = None,  # data root holding ut-zap50k/ and myntra-footwear/ (default: $CLIP_SHOE_DATA or the cache)

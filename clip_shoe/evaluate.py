@@ -1,4 +1,4 @@
-"""Zero-shot Acc@k on UT-Zappos classes and text↔image R@k on held-out pairs, written as JSON, Markdown and a figure.
+"""Zero-shot Acc@k on UT-Zappos attributes and text↔image R@k on held-out pairs, in English and Vietnamese, with bootstrap confidence intervals, paired model comparisons, cached embeddings, JSON, Markdown and figures.
 
 Docs: https://clip-shoe.github.io/clip-shoe/evaluate.html.md"""
 
@@ -7,8 +7,15 @@ Docs: https://clip-shoe.github.io/clip-shoe/evaluate.html.md"""
 # %% ../nbs/05_evaluate.ipynb #3c1c1774
 from __future__ import annotations
 
+import glob
+import hashlib
+import io
 import json
 import logging
+import tarfile
+import unicodedata
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,103 +24,499 @@ import torch
 import torch.nn.functional as F
 from fastcore.script import call_parse
 
-from .core import atomic_path, command_errors, setup_logging
-from .dataset import SUBCATEGORY_NAMES, CATEGORY_NAMES, load_catalog, read_catalog_csv
+from .core import atomic_dir, atomic_path, cache_dir, command_errors, set_seed, setup_logging
+from .dataset import (CATEGORY_NAMES, CLOSURE_WORDS, CLOSURE_WORDS_VI, GENDER_WORDS, GENDER_WORDS_VI,
+                               HEEL_WORDS, HEEL_WORDS_VI, MATERIAL_WORDS_VI, SUBCATEGORY_NAMES, SUBCATEGORY_NAMES_VI,
+                               load_catalog, myntra_catalog, read_catalog_csv, ut_zappos_catalog, ut_zappos_root)
+from .finetune import cached_features, project_features
 from .model import OFFLINE_MODEL, ModelBundle, create_model, encode_distinct, encode_images, encode_texts
 
 # %% auto #0
-__all__ = ['logger', 'PROMPT_TEMPLATES', 'HEADLINE', 'positive_ranks', 'recall_at_k', 'retrieval_metrics', 'class_names',
-           'prompt_texts', 'average_prompts', 'topk_accuracy', 'zero_shot_metrics', 'embed_catalog',
-           'evaluate_features', 'prompt_features', 'evaluate', 'results_markdown', 'save_results', 'plot_results',
-           'read_eval_rows', 'clip_shoe_evaluate']
+__all__ = ['logger', 'RETRIEVAL_DIRECTIONS', 'PROMPT_TEMPLATES', 'PROMPT_TEMPLATES_VI', 'TOE_WORDS_VI', 'SHOE_TEMPLATES',
+           'WITH_TEMPLATES', 'ZERO_SHOT_TASKS', 'IMAGE_SUFFIXES', 'RETRIEVAL_KS', 'ZERO_SHOT_KS', 'HEADLINE',
+           'LANGUAGE_METRICS', 'BASE_SEED', 'positive_ranks', 'rank_metrics', 'recall_at_k', 'bootstrap_intervals',
+           'paired_comparison', 'retrieval_ranks', 'retrieval_metrics', 'ZeroShotTask', 'task_prompts', 'prompt_texts',
+           'class_names', 'average_prompts', 'label_matrix', 'class_ranks', 'topk_accuracy', 'per_class_accuracy',
+           'confusion_matrix', 'zero_shot_task', 'zero_shot_metrics', 'cache_identity', 'embedding_cache_path',
+           'cached_embeddings', 'EvalSet', 'read_webdataset', 'load_eval_set', 'class_features', 'evaluate_set',
+           'evaluate_features', 'prompt_features', 'evaluate', 'compare_results', 'results_markdown',
+           'language_markdown', 'zero_shot_markdown', 'comparison_markdown', 'save_results', 'plot_results',
+           'plot_recall_curves', 'plot_per_class', 'plot_confusion', 'model_from_spec', 'run_evaluation',
+           'write_figures', 'clip_shoe_evaluate']
 
 # %% ../nbs/05_evaluate.ipynb #e1c54673
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/05_evaluate.ipynb #f8b77b4f
-def positive_ranks(query_features: np.ndarray, item_features: np.ndarray, query_groups, item_groups,
-                   block_size: int = 1024) -> np.ndarray:
-    "Return, for each query, how many items score higher than its best positive item (0 = first place)."
+# %% ../nbs/05_evaluate.ipynb #981b2438
+def _float32_block(features) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+
+def _group_codes(query_groups, item_groups) -> tuple[np.ndarray, np.ndarray]:
+    "Map query and item group ids to shared integer codes, so block comparisons are integer comparisons."
     query_groups, item_groups = np.asarray(query_groups), np.asarray(item_groups)
-    items = torch.from_numpy(np.ascontiguousarray(item_features, dtype=np.float32))
+    codes, _ = pd.factorize(pd.Series(np.concatenate([query_groups, item_groups]).astype(str)))
+    return codes[:len(query_groups)], codes[len(query_groups):]
+
+# %% ../nbs/05_evaluate.ipynb #92b83ac7
+def positive_ranks(query_features: np.ndarray, item_features: np.ndarray, query_groups, item_groups,
+                   block_size: int = 1024, item_block_size: int = 16384) -> np.ndarray:
+    "Return, for each query, how many items score higher than its best positive item (0 = first place)."
+    query_codes, item_codes = _group_codes(query_groups, item_groups)
+    item_starts = range(0, len(item_features), item_block_size)
     ranks = np.empty(len(query_features), dtype=np.int64)
     for start in range(0, len(query_features), block_size):
-        queries = torch.from_numpy(np.ascontiguousarray(query_features[start:start + block_size], dtype=np.float32))
-        scores = queries @ items.T
-        positive = torch.from_numpy(query_groups[start:start + block_size, None] == item_groups[None, :])
-        if not positive.any(1).all():
-            raise ValueError("Some queries have no positive item; every query group must occur among the items.")
-        best = scores.masked_fill(~positive, -torch.inf).max(1, keepdim=True).values
-        ranks[start:start + block_size] = (scores > best).sum(1).numpy()
+        queries = _float32_block(query_features[start:start + block_size])
+        codes = torch.from_numpy(query_codes[start:start + block_size])[:, None]
+        best = torch.full((len(queries),), -torch.inf)
+        for item_start in item_starts:
+            scores = queries @ _float32_block(item_features[item_start:item_start + item_block_size]).T
+            positive = codes == torch.from_numpy(item_codes[item_start:item_start + item_block_size])[None, :]
+            best = torch.maximum(best, scores.masked_fill(~positive, -torch.inf).max(1).values)
+        if torch.isinf(best).any():
+            missing = query_groups[start + int(torch.isinf(best).nonzero()[0])]
+            raise ValueError(f"Query group {missing!r} has no positive item; every query group must occur among the items.")
+        higher = torch.zeros(len(queries), dtype=torch.int64)
+        for item_start in item_starts:
+            scores = queries @ _float32_block(item_features[item_start:item_start + item_block_size]).T
+            higher += (scores > best[:, None]).sum(1)
+        ranks[start:start + block_size] = higher.numpy()
     return ranks
 
-# %% ../nbs/05_evaluate.ipynb #585f245a
+# %% ../nbs/05_evaluate.ipynb #c86f06a6
+def _rank_statistics(sorted_ranks: np.ndarray, counts: np.ndarray, ks, prefix: str) -> dict[str, np.ndarray]:
+    "Compute each metric for every row of `counts` (resamples × len(sorted_ranks)), ranks sorted ascending."
+    total = counts.sum(1)
+    statistics = {f"{prefix}@{k}": 100*counts[:, sorted_ranks < k].sum(1)/total for k in ks}
+    statistics["MRR"] = counts @ (1/(sorted_ranks + 1.0))/total
+    first_half = (counts.cumsum(1) >= total[:, None]/2).argmax(1)
+    statistics["median rank"] = sorted_ranks[first_half] + 1.0
+    return statistics
+
+def rank_metrics(ranks, ks=(1, 5, 10), prefix: str = "R") -> dict[str, float]:
+    "Return R@k in percent for each k, MRR and the median rank (from 1) of per-query ranks."
+    sorted_ranks, counts = np.unique(np.asarray(ranks), return_counts=True)
+    return {name: float(values[0]) for name, values in _rank_statistics(sorted_ranks, counts[None], ks, prefix).items()}
+
 def recall_at_k(ranks: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
     "Return R@k in percent for each k: the share of queries whose best positive ranks in the top k."
     return {f"R@{k}": float(100*(np.asarray(ranks) < k).mean()) for k in ks}
 
-# %% ../nbs/05_evaluate.ipynb #3483d634
-def retrieval_metrics(image_features: np.ndarray, text_features: np.ndarray, texts, ks=(1, 5, 10)) -> dict[str, float]:
-    "Return text→image strict and caption-match R@k and image→text R@k for pairs given row by row."
+# %% ../nbs/05_evaluate.ipynb #1f17a6b5
+def _bootstrap_statistics(rank_columns: np.ndarray, ks, prefix: str, n_resamples: int, seed: int,
+                          max_cells: int = 20_000_000) -> list[dict[str, np.ndarray]]:
+    "Resample the rows of `rank_columns` (queries × models) together; return each model's metrics per resample."
+    rows, counts = np.unique(rank_columns, axis=0, return_counts=True)
+    generator = np.random.default_rng(seed)
+    chunk = max(1, max_cells//len(rows))  # bounds the resample × distinct-rows matrix
+    parts = []
+    for start in range(0, n_resamples, chunk):
+        resampled = generator.multinomial(counts.sum(), counts/counts.sum(), size=min(chunk, n_resamples - start))
+        per_model = []
+        for column in range(rows.shape[1]):
+            order = np.argsort(rows[:, column], kind="stable")
+            per_model.append(_rank_statistics(rows[order, column], resampled[:, order], ks, prefix))
+        parts.append(per_model)
+    return [{name: np.concatenate([part[m][name] for part in parts]) for name in parts[0][m]}
+            for m in range(rows.shape[1])]
+
+# %% ../nbs/05_evaluate.ipynb #c02acc03
+def bootstrap_intervals(ranks, ks=(1, 5, 10), prefix: str = "R", n_resamples: int = 1000, seed: int = 0,
+                        level: float = 0.95) -> dict[str, list[float]]:
+    "Return a percentile bootstrap interval [low, high] for each metric of `rank_metrics`, resampling queries."
+    # NOTE: queries are resampled one by one, but colour variants of one product are correlated, so these intervals
+    # may be narrower than intervals from resampling product groups would be.
+    samples = _bootstrap_statistics(np.asarray(ranks).reshape(-1, 1), ks, prefix, n_resamples, seed)[0]
+    tail = 100*(1 - level)/2
+    return {name: [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
+            for name, values in samples.items()}
+
+# %% ../nbs/05_evaluate.ipynb #08bd4a51
+def paired_comparison(ranks_a, ranks_b, ks=(1, 5, 10), prefix: str = "R", n_resamples: int = 1000, seed: int = 0,
+                      level: float = 0.95) -> dict[str, dict]:
+    "Compare two models on the same queries: metric difference (b − a), its bootstrap interval and a p-value."
+    ranks_a, ranks_b = np.asarray(ranks_a), np.asarray(ranks_b)
+    if ranks_a.shape != ranks_b.shape:
+        raise ValueError(f"Paired ranks must cover the same queries; got {len(ranks_a)} and {len(ranks_b)} ranks.")
+    samples_a, samples_b = _bootstrap_statistics(np.stack([ranks_a, ranks_b], 1), ks, prefix, n_resamples, seed)
+    point_a, point_b = rank_metrics(ranks_a, ks, prefix), rank_metrics(ranks_b, ks, prefix)
+    tail = 100*(1 - level)/2
+    comparison = {}
+    for name, values_a in samples_a.items():
+        difference = samples_b[name] - values_a
+        p_value = min(1.0, 2*min((difference <= 0).mean(), (difference >= 0).mean()))
+        comparison[name] = {"a_value": point_a[name], "b_value": point_b[name], "difference": point_b[name] - point_a[name],
+                            "ci": [float(np.percentile(difference, tail)), float(np.percentile(difference, 100 - tail))],
+                            "p": float(p_value)}
+    return comparison
+
+# %% ../nbs/05_evaluate.ipynb #8a92161e
+RETRIEVAL_DIRECTIONS = ("text→image strict", "text→image caption-match", "image→text")  # metric name prefixes
+
+def retrieval_ranks(image_features: np.ndarray, text_features: np.ndarray, texts, **block_sizes) -> dict[str, np.ndarray]:
+    "Return the per-query ranks of each retrieval direction, for pairs given row by row."
     rows = np.arange(len(texts))
     text_ids, unique_texts = pd.factorize(pd.Series(list(texts), dtype=str))
     first_row = pd.Series(rows).groupby(text_ids).first().to_numpy()
-    results = {}
-    for k, v in recall_at_k(positive_ranks(text_features, image_features, rows, rows), ks).items():
-        results[f"text→image strict {k}"] = v
-    for k, v in recall_at_k(positive_ranks(text_features, image_features, text_ids, text_ids), ks).items():
-        results[f"text→image caption-match {k}"] = v
-    distinct = positive_ranks(image_features, text_features[first_row], text_ids, np.arange(len(unique_texts)))
-    for k, v in recall_at_k(distinct, ks).items(): results[f"image→text {k}"] = v
-    return results
+    return {"text→image strict": positive_ranks(text_features, image_features, rows, rows, **block_sizes),
+            "text→image caption-match": positive_ranks(text_features, image_features, text_ids, text_ids, **block_sizes),
+            "image→text": positive_ranks(image_features, text_features[first_row], text_ids,
+                                         np.arange(len(unique_texts)), **block_sizes)}
 
-# %% ../nbs/05_evaluate.ipynb #32470f47
-# NOTE: these templates were compared on the UT-Zappos test split as well as on the validation slice, so the
-# zero-shot accuracies they give may be slightly optimistic.
+def retrieval_metrics(image_features: np.ndarray, text_features: np.ndarray, texts, ks=(1, 5, 10)) -> dict[str, float]:
+    "Return text→image strict and caption-match R@k, MRR and median rank, and the same for image→text."
+    return {f"{direction} {name}": value for direction, ranks in retrieval_ranks(image_features, text_features, texts).items()
+            for name, value in rank_metrics(ranks, ks).items()}
+
+# %% ../nbs/05_evaluate.ipynb #5793d786
+# NOTE: the SubCategory templates were compared on the UT-Zappos test split as well as on the validation slice, so
+# the zero-shot SubCategory accuracies they give may be slightly optimistic.
 PROMPT_TEMPLATES = ("{}", "a photo of {}", "a pair of {}", "women's {}", "men's {}")  # the class name fills the braces
+PROMPT_TEMPLATES_VI = ("{}", "ảnh {}", "một đôi {}", "{} nữ", "{} nam")  # Vietnamese adjectives follow the noun
+
+TOE_WORDS_VI = {"Round Toe": "mũi tròn", "Closed Toe": "bít mũi", "Open Toe": "hở mũi", "Moc Toe": "mũi moc",
+                "Capped Toe": "mũi bọc", "Almond": "mũi hạnh nhân", "Peep Toe": "hở mũi nhỏ", "Pointed Toe": "mũi nhọn"}
+
+@dataclass
+class ZeroShotTask:
+    "One UT-Zappos attribute predicted zero-shot: its classes, their readable names and the prompt templates."
+    name: str  # attribute name used in metric names, e.g. "SubCategory"
+    column: str  # catalog column; multi-valued fields join their values with ';'
+    names: dict  # attribute value -> (English name, Vietnamese name); rows with none of these values are left out
+    templates: dict  # language ("en", "vi") -> prompt templates in which the class name fills "{}"
+    @property
+    def classes(self) -> list[str]: return list(self.names)
+
+# %% ../nbs/05_evaluate.ipynb #fa2a1dca
+def _value_names(values, english: dict, vietnamese: dict) -> dict:
+    return {v: (english.get(v, v.lower()), vietnamese[v]) for v in values}
+
+SHOE_TEMPLATES = {"en": ("{} shoes", "a photo of {} shoes", "a pair of {} shoes"),
+                  "vi": ("giày {}", "ảnh giày {}", "một đôi giày {}")}  # for attributes that describe a shoe
+WITH_TEMPLATES = {"en": ("shoes with a {}", "a photo of shoes with a {}", "a pair of shoes with a {}"),
+                  "vi": ("giày {}", "ảnh giày {}", "một đôi giày {}")}  # for parts: heel, toe
+
+ZERO_SHOT_TASKS = [
+    ZeroShotTask("SubCategory", "subcategory",
+                 {SUBCATEGORY_NAMES[k]: (SUBCATEGORY_NAMES[k], SUBCATEGORY_NAMES_VI[k]) for k in SUBCATEGORY_NAMES},
+                 {"en": PROMPT_TEMPLATES, "vi": PROMPT_TEMPLATES_VI}),
+    ZeroShotTask("Gender", "Gender", _value_names(["Women", "Men", "Girls", "Boys"], GENDER_WORDS, GENDER_WORDS_VI),
+                 SHOE_TEMPLATES),
+    ZeroShotTask("Closure", "Closure", _value_names(["Lace up", "Slip-On", "Zipper", "Hook and Loop", "Pull-on",
+                                                     "Buckle", "Elastic Gore", "Ankle Strap"], CLOSURE_WORDS,
+                                                    CLOSURE_WORDS_VI), SHOE_TEMPLATES),
+    ZeroShotTask("HeelHeight", "HeelHeight", _value_names(list(HEEL_WORDS), HEEL_WORDS, HEEL_WORDS_VI), WITH_TEMPLATES),
+    ZeroShotTask("Material", "Material", _value_names(["Leather", "Synthetic", "Suede", "Rubber", "Mesh", "Canvas",
+                                                       "Full-grain leather", "Nubuck"], {}, MATERIAL_WORDS_VI),
+                 SHOE_TEMPLATES),
+    ZeroShotTask("ToeStyle", "ToeStyle", _value_names(list(TOE_WORDS_VI), {"Almond": "almond toe"}, TOE_WORDS_VI),
+                 WITH_TEMPLATES),
+]  # the attributes evaluated, in table order
+
+# %% ../nbs/05_evaluate.ipynb #b2d8b28a
+def task_prompts(task: ZeroShotTask, language: str = "en", single: bool = False) -> list[str]:
+    "Return the prompts of a task, class by class and template by template; `single` keeps the first template."
+    position = {"en": 0, "vi": 1}[language]
+    templates = task.templates[language][:1] if single else task.templates[language]
+    return [template.format(names[position]) for names in task.names.values() for template in templates]
+
+def prompt_texts() -> list[str]:
+    "Return every English SubCategory prompt, class by class: each subcategory name in each template."
+    return task_prompts(ZERO_SHOT_TASKS[0])
 
 def class_names() -> tuple[list[str], list[str]]:
     "Return the 21 readable subcategory names and, for each, its category name."
     return list(SUBCATEGORY_NAMES.values()), [CATEGORY_NAMES[category] for category, _ in SUBCATEGORY_NAMES]
 
-def prompt_texts() -> list[str]:
-    "Return every prompt, class by class: each subcategory name in each template."
-    return [template.format(name) for name in class_names()[0] for template in PROMPT_TEMPLATES]
-
-def average_prompts(prompt_features: np.ndarray) -> np.ndarray:
-    "Average the features of each class's prompts (ordered as `prompt_texts`) and normalise them."
-    per_class = prompt_features.reshape(len(SUBCATEGORY_NAMES), len(PROMPT_TEMPLATES), -1).mean(1)
+def average_prompts(prompt_features: np.ndarray, n_templates: int = len(PROMPT_TEMPLATES)) -> np.ndarray:
+    "Average the features of each class's `n_templates` consecutive prompts and normalise them."
+    per_class = prompt_features.reshape(-1, n_templates, prompt_features.shape[-1]).mean(1)
     return per_class/np.linalg.norm(per_class, axis=1, keepdims=True)
 
-# %% ../nbs/05_evaluate.ipynb #c8a9424c
+# %% ../nbs/05_evaluate.ipynb #6fd5155d
+def label_matrix(values, classes) -> np.ndarray:
+    "Mark, for each row's `;`-joined values, which of `classes` it has (rows × classes, bool)."
+    position = {c: i for i, c in enumerate(classes)}
+    labels = np.zeros((len(values), len(classes)), dtype=bool)
+    for row, value in enumerate(values):
+        for part in str(value).split(";"):
+            if part.strip() in position: labels[row, position[part.strip()]] = True
+    return labels
+
+def class_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    "Return, for each row, how many classes score higher than its best true class (0 = top-1 correct)."
+    best = np.where(labels, scores, -np.inf).max(1, keepdims=True)
+    return (scores > best).sum(1)
+
 def topk_accuracy(scores: np.ndarray, labels, ks=(1, 3, 5)) -> dict[str, float]:
     "Return Acc@k in percent: the share of rows whose label index is among the k highest scores."
-    ranks = (scores > scores[np.arange(len(scores)), np.asarray(labels)][:, None]).sum(1)
-    return {f"Acc@{k}": float(100*(ranks < k).mean()) for k in ks}
+    one_hot = np.eye(scores.shape[1], dtype=bool)[np.asarray(labels)]
+    return {f"Acc@{k}": float(100*(class_ranks(scores, one_hot) < k).mean()) for k in ks}
 
-# %% ../nbs/05_evaluate.ipynb #fbd75e71
+# %% ../nbs/05_evaluate.ipynb #99c50d0d
+def per_class_accuracy(scores: np.ndarray, labels: np.ndarray, classes) -> dict[str, float]:
+    "Return, for each class, the Acc@1 in percent of the rows that have it (NaN for a class with no rows)."
+    correct = class_ranks(scores, labels) == 0
+    return {c: float(100*correct[labels[:, i]].mean()) if labels[:, i].any() else float("nan")
+            for i, c in enumerate(classes)}
+
+def confusion_matrix(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    "Count (true class, top-1 predicted class) pairs for single-valued labels."
+    counts = np.zeros((labels.shape[1],)*2, dtype=np.int64)
+    np.add.at(counts, (labels.argmax(1), scores.argmax(1)), 1)
+    return counts
+
+# %% ../nbs/05_evaluate.ipynb #73ab56ab
+def zero_shot_task(image_features: np.ndarray, class_features: np.ndarray, rows: pd.DataFrame, task: ZeroShotTask,
+                   ks=(1, 3, 5)) -> dict:
+    "Score photos against one task's class features; return the kept rows' ranks, Acc@k, macro Acc@1, per-class Acc@1."
+    labels = label_matrix(rows[task.column], task.classes)
+    has_class = labels.any(1)
+    scores = np.asarray(image_features[has_class], dtype=np.float32) @ class_features.T
+    labels = labels[has_class]
+    ranks = class_ranks(scores, labels)
+    per_class = per_class_accuracy(scores, labels, task.classes)
+    metrics = rank_metrics(ranks, ks, "Acc")
+    result = {"n": int(has_class.sum()), "ranks": ranks, "per_class": per_class,
+              "class_n": dict(zip(task.classes, labels.sum(0).tolist())),
+              "metrics": {**{k: metrics[f"Acc@{k}"] for k in ks}, "macro": float(np.nanmean(list(per_class.values())))}}
+    if task.name == "SubCategory":
+        result["confusion"] = confusion_matrix(scores, labels)
+        category_scores, category_labels = _category_scores(scores, labels)
+        result["category_ranks"] = class_ranks(category_scores, category_labels)
+    return result
+
+def _category_scores(scores: np.ndarray, labels: np.ndarray):
+    "Turn subcategory scores and labels into category scores (best subcategory score) and labels."
+    _, name_categories = class_names()
+    categories = list(CATEGORY_NAMES.values())
+    members = np.array([[c == category for c in name_categories] for category in categories])  # categories × 21
+    category_scores = np.stack([scores[:, m].max(1) for m in members], 1)
+    return category_scores, (labels.astype(int) @ members.T.astype(int)) > 0
+
+# %% ../nbs/05_evaluate.ipynb #d8ba45af
 def zero_shot_metrics(image_features: np.ndarray, prompt_features: np.ndarray, subcategories, categories,
                       ks=(1, 3, 5)) -> dict[str, float]:
     "Return SubCategory and Category Acc@k from photo features and the features of the 21 subcategory prompts."
-    names, name_categories = class_names()
-    scores = image_features @ prompt_features.T
-    subcategory_labels = [names.index(s) for s in subcategories]
-    category_order = list(CATEGORY_NAMES.values())
-    category_scores = np.stack([scores[:, [i for i, c in enumerate(name_categories) if c == category]].max(1)
-                                for category in category_order], axis=1)
-    category_labels = [category_order.index(c) for c in categories]
-    results = {f"SubCategory {k}": v for k, v in topk_accuracy(scores, subcategory_labels, ks).items()}
+    result = zero_shot_task(image_features, prompt_features, pd.DataFrame({"subcategory": list(subcategories)}),
+                            ZERO_SHOT_TASKS[0], ks)
+    metrics = {f"SubCategory Acc@{k}": result["metrics"][k] for k in ks}
+    metrics["SubCategory macro Acc@1"] = result["metrics"]["macro"]
     # with 4 categories Acc@5 is always 100, so categories stop at Acc@3
-    results.update({f"Category {k}": v for k, v in topk_accuracy(category_scores, category_labels, (1, 3)).items()})
-    return results
+    metrics.update({f"Category {k}": v for k, v in rank_metrics(result["category_ranks"], (1, 3), "Acc").items()
+                    if k.startswith("Acc")})
+    return metrics
 
-# %% ../nbs/05_evaluate.ipynb #9d7d90d9
-def embed_catalog(bundle: ModelBundle, rows: pd.DataFrame, num_workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    "Return normalised image and text features of a catalog's rows."
-    image_features = encode_images(bundle, rows.image, num_workers=num_workers)
-    return image_features, encode_distinct(rows.text, lambda texts: encode_texts(bundle, texts))
+# %% ../nbs/05_evaluate.ipynb #4f631859
+_base_towers: dict = {}
 
-# %% ../nbs/05_evaluate.ipynb #3792ea0d
+def _frozen_offline_base(bundle: ModelBundle) -> ModelBundle | None:
+    "Return the offline base model when `bundle` has exactly its tower weights, else None."
+    if bundle.name != OFFLINE_MODEL: return None
+    if "bundle" not in _base_towers: _base_towers["bundle"] = create_model()
+    base = _base_towers["bundle"]
+    base_state, state = base.model.state_dict(), bundle.model.state_dict()
+    towers = [k for k in base_state if k.startswith(("visual.trunk.", "text.transformer."))]
+    same = all(k in state and torch.equal(base_state[k], state[k]) for k in towers)
+    return base if same and towers else None
+
+def _embed_chunk(bundle: ModelBundle, items: list, kind: str, base: ModelBundle | None, feature_dir, num_workers: int):
+    "Embed one chunk of photo paths or texts, through cached trunk features when `base` is given."
+    if base is not None:
+        if kind == "image":
+            trunk = cached_features(base, items, kind, feature_dir, num_workers=num_workers, progress=False)
+            return project_features(bundle.model, image_trunk_features=trunk)[0]
+        trunk = cached_features(base, items, kind, feature_dir, progress=False)
+        return project_features(bundle.model, text_trunk_features=trunk)[1]
+    if kind == "image": return encode_images(bundle, items, num_workers=num_workers, progress=False)
+    return encode_texts(bundle, items, progress=False)
+
+# %% ../nbs/05_evaluate.ipynb #13b7f344
+_weight_digests = weakref.WeakKeyDictionary()  # model -> digest of its weights, computed once per model object
+
+def cache_identity(bundle: ModelBundle) -> str:
+    "Return the identity that keys a model's cached embeddings: `identity`, plus a weight digest when weights are random."
+    if bundle.pretrained not in (None, "none"): return bundle.identity
+    if bundle.model not in _weight_digests:
+        digest = hashlib.sha256()
+        for name, tensor in bundle.model.state_dict().items():
+            digest.update(name.encode() + tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        _weight_digests[bundle.model] = digest.hexdigest()[:16]
+    return f"{bundle.identity}#weights-sha256:{_weight_digests[bundle.model]}"
+
+def embedding_cache_path(identity: str, kind: str, items, folder: str | Path | None = None) -> Path:
+    "Return the cache file of a model's embeddings of `items`; the name hashes identity, kind and every item."
+    digest = hashlib.sha256(f"{identity}\n{kind}\n".encode())
+    for item in items: digest.update(str(item).encode() + b"\n")
+    return Path(folder or cache_dir()/"embeddings")/f"{kind}-{digest.hexdigest()[:24]}.npy"
+
+def cached_embeddings(bundle: ModelBundle, items, kind: str, folder: str | Path | None = None,
+                      chunk_size: int = 2048, num_workers: int = 2, feature_dir: str | Path | None = None) -> np.ndarray:
+    "Return normalised float16 embeddings of photo paths (`kind='image'`) or texts, computed once and memory-mapped."
+    from fastprogress.fastprogress import progress_bar
+    if kind not in ("image", "text"): raise ValueError(f"kind must be 'image' or 'text', got {kind!r}")
+    items = list(items)
+    final = embedding_cache_path(cache_identity(bundle), kind, items, folder)
+    if final.exists(): return np.load(final, mmap_mode="r")
+    base = _frozen_offline_base(bundle)
+    parts = final.with_suffix("")
+    parts.mkdir(parents=True, exist_ok=True)
+    starts = range(0, len(items), chunk_size)
+    for n, start in enumerate(progress_bar(starts, leave=False) if len(starts) > 1 else starts):
+        part = parts/f"{n:05d}.npy"
+        if part.exists(): continue
+        logger.log(logging.INFO if len(items) > 100 else logging.DEBUG, "%s embeddings %d-%d of %d with %s", kind,
+                   start, min(start + chunk_size, len(items)), len(items), bundle.identity)
+        array = _embed_chunk(bundle, items[start:start + chunk_size], kind, base, feature_dir, num_workers)
+        with atomic_path(part) as tmp:
+            with open(tmp, "wb") as f: np.save(f, array.astype(np.float16))
+    with atomic_path(final) as tmp:
+        with open(tmp, "wb") as f: np.save(f, np.concatenate([np.load(parts/f"{n:05d}.npy") for n in range(len(starts))]))
+    for part in parts.iterdir(): part.unlink()
+    parts.rmdir()
+    return np.load(final, mmap_mode="r")
+
+# %% ../nbs/05_evaluate.ipynb #7dce2335
+@dataclass
+class EvalSet:
+    "Photos and their texts to evaluate on."
+    name: str  # set name shown in result tables
+    rows: pd.DataFrame  # columns image and text, plus text_vi and UT-Zappos attributes when available
+    languages: dict = field(default_factory=lambda: {"en": "text"})  # query language -> text column
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # WebDataset members read as the photo of a pair
+
+# %% ../nbs/05_evaluate.ipynb #8171d010
+def _shard_files(spec: str) -> list[Path]:
+    "List the `.tar` shards named by a file, a folder or a glob."
+    shards = sorted(Path(spec).glob("*.tar")) if Path(spec).is_dir() else sorted(map(Path, glob.glob(spec)))
+    if not shards: raise FileNotFoundError(f"No WebDataset shards (.tar) found at {spec}; check the path or glob.")
+    return shards
+
+def read_webdataset(spec: str, folder: str | Path | None = None) -> pd.DataFrame:
+    "Read pairs from WebDataset shards ({key}.jpg + {key}.txt), extracting photos once into a cache folder."
+    rows = []
+    for shard in _shard_files(spec):
+        stat = shard.stat()
+        key = hashlib.sha256(f"{shard.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+        target = Path(folder or cache_dir()/"shards")/f"{shard.stem}-{key}"
+        if not (target/"pairs.parquet").exists():
+            with atomic_dir(target) as tmp: _extract_shard(shard, Path(tmp), target)
+        rows.append(pd.read_parquet(target/"pairs.parquet"))
+    return pd.concat(rows, ignore_index=True)
+
+def _extract_shard(shard: Path, tmp: Path, target: Path):
+    "Stream one shard's members, writing photos to `tmp` and the pairs table listing their final paths."
+    photos, texts = {}, {}
+    with tarfile.open(shard, "r|*") as archive:
+        for member in archive:
+            if not member.isfile(): continue
+            name = Path(member.name)
+            key, suffix = str(name.parent/name.name.split(".")[0]), "." + name.name.split(".", 1)[-1].lower()
+            if suffix in IMAGE_SUFFIXES:
+                photo = tmp/f"{len(photos):07d}{suffix}"
+                photo.write_bytes(archive.extractfile(member).read())
+                photos[key] = str(target/photo.name)
+            elif suffix == ".txt":
+                texts[key] = unicodedata.normalize("NFC", archive.extractfile(member).read().decode("utf-8").strip())
+    paired = [k for k in photos if texts.get(k)]
+    if len(paired) < len(photos) or len(paired) < len(texts):
+        logger.warning("%s: %d photos and %d texts, %d complete pairs kept", shard, len(photos), len(texts), len(paired))
+    pd.DataFrame({"image": [photos[k] for k in paired], "text": [texts[k] for k in paired], "key": paired,
+                  "shard": shard.name}).to_parquet(tmp/"pairs.parquet")
+
+# %% ../nbs/05_evaluate.ipynb #991028e6
+def _test_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[rows.split == "test"].reset_index(drop=True) if "split" in rows else rows
+
+def load_eval_set(spec: str, data: str | Path | None = None, image_col: str = "image", text_col: str = "title",
+                  limit: int | None = None, seed: int = 0) -> EvalSet:
+    "Load an evaluation set: `ut-zappos`, `myntra`, a catalog Parquet or CSV, or WebDataset shards."
+    if spec == "ut-zappos": name, rows = "UT-Zappos test", _test_rows(ut_zappos_catalog(ut_zappos_root(data)))
+    elif spec == "myntra": name, rows = "Myntra test", _test_rows(myntra_catalog(data))
+    elif spec.endswith(".parquet"): name, rows = Path(spec).stem, _test_rows(load_catalog(spec))
+    elif spec.endswith(".csv"): name, rows = Path(spec).stem, read_catalog_csv(spec, image_col, text_col)
+    elif spec.endswith(".tar") or Path(spec).is_dir() or "*" in spec:
+        name, rows = f"{Path(spec.rstrip('/')).stem.rstrip('-_*?')} shards", read_webdataset(spec)
+    else:
+        raise ValueError(f"Unknown evaluation set {spec!r}: pass ut-zappos, myntra, a .parquet or .csv catalog, or "
+                         "WebDataset shards (a .tar file, a folder of them or a glob).")
+    if len(rows) == 0: raise ValueError(f"Evaluation set {spec!r} has no rows; check that it has a test split.")
+    if limit and limit < len(rows): rows = rows.sample(limit, random_state=seed).sort_index().reset_index(drop=True)
+    languages = {"en": "text", "vi": "text_vi"} if "text_vi" in rows else {"en": "text"}
+    return EvalSet(name, rows, languages)
+
+# %% ../nbs/05_evaluate.ipynb #bc420386
+RETRIEVAL_KS, ZERO_SHOT_KS = (1, 5, 10), (1, 3, 5)  # k values reported for retrieval and for classification
+
+def _suffix(language: str, single: bool = False) -> str:
+    "Return the metric-name suffix of a query language and prompt kind; English ensembles have none."
+    suffix = "" if language == "en" else f" ({language})"
+    if single: suffix += " [single prompt]"
+    return suffix
+
+def _reported(prefix: str, name: str) -> bool:
+    "Tell whether a statistic is reported: classification reports Acc@k only, retrieval also MRR and median rank."
+    return prefix == "R" or name.startswith("Acc@")
+
+def _add_family(result: dict, family: str, suffix: str, ranks: np.ndarray, ks, prefix: str, n_resamples: int, seed: int):
+    "Store one metric family's point values, intervals and ranks in `result`; names read '{family} {statistic}{suffix}'."
+    for name, value in rank_metrics(ranks, ks, prefix).items():
+        if _reported(prefix, name): result["metrics"][f"{family} {name}{suffix}"] = value
+    if n_resamples:
+        for name, interval in bootstrap_intervals(ranks, ks, prefix, n_resamples, seed).items():
+            if _reported(prefix, name): result["ci"][f"{family} {name}{suffix}"] = interval
+    result["ranks"][(family, suffix)] = (ranks, ks, prefix)
+
+# %% ../nbs/05_evaluate.ipynb #2307e3b7
+def class_features(bundle: ModelBundle, task: ZeroShotTask, language: str = "en", single: bool = False,
+                   folder=None, feature_dir=None) -> np.ndarray:
+    "Embed a task's prompts and return one averaged, normalised feature per class."
+    prompts = task_prompts(task, language, single)
+    features = cached_embeddings(bundle, prompts, "text", folder, feature_dir=feature_dir).astype(np.float32)
+    return average_prompts(features, len(prompts)//len(task.classes))
+
+def _zero_shot(result: dict, bundle, image_features, rows, n_resamples, seed, folder, feature_dir):
+    "Add every zero-shot task, in each prompt language and with the single English prompt, to `result`."
+    variants = [("en", False), ("en", True), ("vi", False)]  # (prompt language, single prompt)
+    for task in ZERO_SHOT_TASKS:
+        for language, single in variants:
+            scored = zero_shot_task(image_features, class_features(bundle, task, language, single, folder, feature_dir),
+                                    rows, task, ZERO_SHOT_KS)
+            suffix = _suffix(language, single)
+            _add_family(result, task.name, suffix, scored["ranks"], ZERO_SHOT_KS, "Acc", n_resamples, seed)
+            result["metrics"][f"{task.name} macro Acc@1{suffix}"] = scored["metrics"]["macro"]
+            result["zero_shot_n"][task.name] = scored["n"]
+            if single: continue
+            result["per_class"][f"{task.name}{suffix}"] = scored["per_class"]
+            result["class_n"][task.name] = scored["class_n"]
+            if "confusion" in scored:
+                result["confusion"][f"SubCategory{suffix}"] = scored["confusion"].tolist()
+                _add_family(result, "Category", suffix, scored["category_ranks"], (1, 3), "Acc", n_resamples, seed)
+
+# %% ../nbs/05_evaluate.ipynb #c24d5369
+def evaluate_set(bundle: ModelBundle, eval_set: EvalSet, label: str | None = None, n_resamples: int = 1000,
+                 seed: int = 0, num_workers: int = 2, folder=None, feature_dir=None) -> dict:
+    "Evaluate one model on one set; return a result row with metrics, intervals, curves, per-class figures and ranks."
+    rows = eval_set.rows
+    result = {"model": label or bundle.identity, "identity": bundle.identity, "data": eval_set.name, "n": len(rows),
+              "metrics": {}, "ci": {}, "curves": {}, "per_class": {}, "class_n": {}, "confusion": {}, "zero_shot_n": {},
+              "ranks": {}}
+    image_features = cached_embeddings(bundle, rows.image, "image", folder, num_workers=num_workers,
+                                       feature_dir=feature_dir)
+    for language, column in eval_set.languages.items():
+        texts = rows[column].astype(str)
+        # NOTE: the per-row text features are held in memory, at 1 KiB a row (float16, 512 dimensions).
+        # That is 800 MB for 800k pairs. Photo features stay memory-mapped.
+        text_features = encode_distinct(texts, lambda distinct: np.asarray(
+            cached_embeddings(bundle, distinct, "text", folder, feature_dir=feature_dir)))
+        for direction, ranks in retrieval_ranks(image_features, text_features, texts).items():
+            _add_family(result, direction, _suffix(language), ranks, RETRIEVAL_KS, "R", n_resamples, seed)
+            result["curves"][f"{direction}{_suffix(language)}"] = [float(100*(ranks < k).mean()) for k in range(1, 51)]
+    if "subcategory" in rows:
+        _zero_shot(result, bundle, image_features, rows, n_resamples, seed, folder, feature_dir)
+    return result
+
+# %% ../nbs/05_evaluate.ipynb #fcfdfc38
 def evaluate_features(image_features, text_features, rows: pd.DataFrame, prompt_features=None) -> dict[str, float]:
     "Return retrieval metrics, plus zero-shot accuracy when `prompt_features` and subcategory labels are given."
     results = retrieval_metrics(image_features, text_features, rows.text)
@@ -122,42 +525,129 @@ def evaluate_features(image_features, text_features, rows: pd.DataFrame, prompt_
     return results
 
 def prompt_features(bundle: ModelBundle) -> np.ndarray:
-    "Embed the zero-shot prompts and return one averaged feature per subcategory."
+    "Embed the English SubCategory prompts and return one averaged feature per subcategory."
     return average_prompts(encode_texts(bundle, prompt_texts(), progress=False))
 
 def evaluate(bundle: ModelBundle, rows: pd.DataFrame, num_workers: int = 2) -> dict[str, float]:
-    "Embed a catalog's rows with `bundle` and return every metric that applies to them."
-    image_features, text_features = embed_catalog(bundle, rows, num_workers)
+    "Embed a catalog's rows with `bundle` and return every English metric that applies to them."
+    image_features = encode_images(bundle, rows.image, num_workers=num_workers)
+    text_features = encode_distinct(rows.text, lambda texts: encode_texts(bundle, texts))
     return evaluate_features(image_features, text_features, rows, prompt_features(bundle))
 
-# %% ../nbs/05_evaluate.ipynb #14d2bf39
+# %% ../nbs/05_evaluate.ipynb #78f02f55
+def compare_results(results: list[dict], n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+    "Compare every model with the first one evaluated on the same set, metric family by family."
+    comparisons = []
+    for data in dict.fromkeys(r["data"] for r in results):
+        on_set = [r for r in results if r["data"] == data]
+        for other in on_set[1:]:
+            for (family, suffix), (ranks, ks, prefix) in on_set[0]["ranks"].items():
+                if (family, suffix) not in other["ranks"]: continue
+                compared = paired_comparison(ranks, other["ranks"][(family, suffix)][0], ks, prefix, n_resamples, seed)
+                for name, figures in compared.items():
+                    if not _reported(prefix, name): continue
+                    comparisons.append({"data": data, "a": on_set[0]["model"], "b": other["model"],
+                                        "metric": f"{family} {name}{suffix}", **figures, "resamples": n_resamples})
+    return comparisons
+
+# %% ../nbs/05_evaluate.ipynb #afd371da
 HEADLINE = ["SubCategory Acc@1", "Category Acc@1", "text→image caption-match R@10", "text→image strict R@10",
             "image→text R@10"]  # metrics shown in the Markdown table and the figure, in this order
+
+def _cell(result: dict, metric: str) -> str:
+    "Format a metric with its interval: percentages and median ranks with 1 decimal, MRR (0 to 1) with 3."
+    if metric not in result["metrics"]: return "–"
+    value, interval = result["metrics"][metric], result.get("ci", {}).get(metric)
+    digits = 3 if " MRR" in metric else 1
+    if not interval: return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ({interval[0]:.{digits}f}–{interval[1]:.{digits}f})"
 
 def results_markdown(results: list[dict], metrics=None) -> str:
     "Format result rows as a Markdown table with one column per metric; '–' where a metric does not apply."
     metrics = metrics or [m for m in HEADLINE if any(m in r["metrics"] for r in results)]
     lines = ["| model | data | " + " | ".join(metrics) + " |", "|---|---|" + "---:|"*len(metrics)]
     for r in results:
-        values = [f"{r['metrics'][m]:.1f}" if m in r["metrics"] else "–" for m in metrics]
-        lines.append(f"| {r['model']} | {r['data']} | " + " | ".join(values) + " |")
+        lines.append(f"| {r['model']} | {r['data']} | " + " | ".join(_cell(r, m) for m in metrics) + " |")
     return "\n".join(lines) + "\n"
 
-# %% ../nbs/05_evaluate.ipynb #f044f2e4
-def save_results(results: list[dict], out: str | Path) -> dict[str, Path]:
-    "Write result rows to `out/results.json` and `out/results.md`, atomically."
-    out = Path(out)
-    with atomic_path(out/"results.json") as tmp: tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    with atomic_path(out/"results.md") as tmp: tmp.write_text(results_markdown(results))
-    return {"json": out/"results.json", "markdown": out/"results.md"}
+# %% ../nbs/05_evaluate.ipynb #52097419
+LANGUAGE_METRICS = ["text→image caption-match R@10", "text→image strict R@10", "image→text R@10",
+                    "text→image caption-match MRR", "SubCategory Acc@1"]  # compared across query languages
 
-# %% ../nbs/05_evaluate.ipynb #a9c8438e
-def plot_results(results: list[dict], path: str | Path, metrics=None) -> Path:
-    "Draw a grouped bar chart of the headline metrics for each (model, data) row and save it to `path`."
+def language_markdown(results: list[dict], languages=("en", "vi")) -> str:
+    "Format English and Vietnamese figures side by side: one column per (metric, language) pair."
+    columns = [(m, language) for m in LANGUAGE_METRICS for language in languages
+               if any(f"{m}{_suffix(language)}" in r["metrics"] for r in results)]
+    header = " | ".join(f"{m} {language}" for m, language in columns)
+    lines = [f"| model | data | {header} |", "|---|---|" + "---:|"*len(columns)]
+    for r in results:
+        if not any(f"{m}{_suffix(language)}" in r["metrics"] for m, language in columns if language != "en"): continue
+        lines.append(f"| {r['model']} | {r['data']} | " +
+                     " | ".join(_cell(r, f"{m}{_suffix(language)}") for m, language in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+def zero_shot_markdown(results: list[dict]) -> str:
+    "Format zero-shot accuracy per attribute: Acc@1/3/5 and macro Acc@1, ensembles beside the single prompt."
+    kinds = [("English ensemble", ""), ("English single prompt", " [single prompt]"), ("Vietnamese ensemble", " (vi)")]
+    lines = ["| model | attribute | n | prompts | Acc@1 | Acc@3 | Acc@5 | macro Acc@1 |", "|---|---|---:|---|---:|---:|---:|---:|"]
+    for r in results:
+        for task in [t.name for t in ZERO_SHOT_TASKS] + ["Category"]:
+            for kind, suffix in kinds:
+                if f"{task} Acc@1{suffix}" not in r["metrics"]: continue
+                cells = [_cell(r, f"{task} {m}{suffix}") for m in ("Acc@1", "Acc@3", "Acc@5", "macro Acc@1")]
+                n = r.get("zero_shot_n", {}).get(task, r.get("zero_shot_n", {}).get("SubCategory", ""))
+                lines.append(f"| {r['model']} | {task} | {n} | {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+def comparison_markdown(comparisons: list[dict], metrics=None) -> str:
+    "Format paired comparisons (b − a with its 95% interval and p-value) for the headline metrics."
+    metrics = metrics or HEADLINE + [f"{m} (vi)" for m in HEADLINE]
+    lines = ["| data | metric | a | b | a value | b value | b − a (95% CI) | p |", "|---|---|---|---|---:|---:|---:|---:|"]
+    for c in comparisons:
+        if c["metric"] not in metrics: continue
+        # no resample on the far side of zero: the p-value is below the resolution 2/resamples
+        p_value = f"< {2/c['resamples']:.3f}" if c["p"] == 0 and c.get("resamples") else f"{c['p']:.3f}"
+        lines.append(f"| {c['data']} | {c['metric']} | {c['a']} | {c['b']} | {c['a_value']:.1f} | {c['b_value']:.1f} | "
+                     f"{c['difference']:+.1f} ({c['ci'][0]:+.1f} to {c['ci'][1]:+.1f}) | {p_value} |")
+    return "\n".join(lines) + "\n"
+
+# %% ../nbs/05_evaluate.ipynb #5579c509
+def save_results(results: list[dict], out: str | Path, comparisons: list[dict] | None = None,
+                 command: str | None = None) -> dict[str, Path]:
+    "Write result rows (without per-query ranks) to `out/results.json`, comparisons and tables beside it, atomically."
+    out = Path(out)
+    rows = [{**({"command": command} if command else {}), **{k: v for k, v in r.items() if k != "ranks"}} for r in results]
+    with atomic_path(out/"results.json") as tmp: tmp.write_text(json.dumps(rows, indent=2, ensure_ascii=False))
+    written = {"json": out/"results.json", "markdown": out/"results.md"}
+    if comparisons is not None:
+        with atomic_path(out/"comparisons.json") as tmp: tmp.write_text(json.dumps(comparisons, indent=2, ensure_ascii=False))
+        written["comparisons"] = out/"comparisons.json"
+    sections = [results_markdown(results)]
+    if comparisons is not None:
+        sections = ([f"Command: `{command}`\n"] if command else []) + [
+            "## Headline metrics (95% bootstrap intervals)\n", results_markdown(results),
+            "\n## English and Vietnamese queries\n", language_markdown(results),
+            "\n## Zero-shot accuracy\n", zero_shot_markdown(results),
+            "\n## Paired comparisons with the first model\n", comparison_markdown(comparisons)]
+    with atomic_path(out/"results.md") as tmp: tmp.write_text("".join(sections))
+    return written
+
+# %% ../nbs/05_evaluate.ipynb #0f5a8144
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+def _save_figure(fig, path: str | Path) -> Path:
+    with atomic_path(path) as tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=120)
+    _pyplot().close(fig)
+    return Path(path)
+
+def plot_results(results: list[dict], path: str | Path, metrics=None) -> Path:
+    "Draw a grouped bar chart of the headline metrics for each (model, data) row and save it to `path`."
     import seaborn as sns
+    plt = _pyplot()
     metrics = metrics or HEADLINE
     long = pd.DataFrame([{"run": f"{r['model']}\n{r['data']}", "metric": m, "value": r["metrics"][m]}
                          for r in results for m in metrics if m in r["metrics"]])
@@ -167,40 +657,134 @@ def plot_results(results: list[dict], path: str | Path, metrics=None) -> Path:
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     fig.tight_layout()
-    with atomic_path(path) as tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save_figure(fig, path)
 
-# %% ../nbs/05_evaluate.ipynb #3816fc57
-def read_eval_rows(path: str | Path, image_col: str = "image", text_col: str = "title") -> pd.DataFrame:
-    "Read the rows to evaluate: the `test` split of a catalog Parquet file, or every row of a CSV."
-    path = Path(path)
-    if path.suffix == ".parquet":
-        rows = load_catalog(path)
-        return rows[rows.split == "test"].reset_index(drop=True) if "split" in rows else rows
-    return read_catalog_csv(path, image_col, text_col)
+# %% ../nbs/05_evaluate.ipynb #511bce31
+def plot_recall_curves(results: list[dict], path: str | Path) -> Path:
+    "Plot R@k for k = 1..50 of every model, one panel per (set, retrieval direction, language)."
+    plt = _pyplot()
+    panels = list(dict.fromkeys((r["data"], family) for r in results for family in r["curves"]))
+    columns = min(3, len(panels))
+    fig, axes = plt.subplots((len(panels) + columns - 1)//columns, columns, figsize=(5*columns, 3.6*((len(panels) + columns - 1)//columns)),
+                             squeeze=False)
+    for ax, (data, family) in zip(axes.flat, panels):
+        for r in results:
+            if r["data"] == data and family in r["curves"]: ax.plot(range(1, 51), r["curves"][family], label=r["model"])
+        ax.set(title=f"{data}: {family}", xlabel="k", ylabel="R@k (%)", ylim=(0, 100), xscale="log")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]: ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save_figure(fig, path)
 
-# %% ../nbs/05_evaluate.ipynb #ef1a4a89
+def plot_per_class(results: list[dict], path: str | Path, task: str = "SubCategory", language: str = "en") -> Path:
+    "Draw per-class Acc@1 bars of one zero-shot task for every model that has it, with each model's macro average."
+    import seaborn as sns
+    plt = _pyplot()
+    family = f"{task}{_suffix(language)}"
+    long = pd.DataFrame([{"model": r["model"], "class": f"{c} ({r.get('class_n', {}).get(task, {}).get(c, '?')} photos)",
+                          "Acc@1": v} for r in results for c, v in r["per_class"].get(family, {}).items()])
+    if long.empty: raise ValueError(f"No result has per-class accuracy for {family!r}; evaluate on ut-zappos.")
+    fig, ax = plt.subplots(figsize=(14, 0.35*long["class"].nunique()*max(1, long.model.nunique()/2) + 1.5))
+    sns.barplot(long, y="class", x="Acc@1", hue="model", ax=ax, orient="h")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    for r in results:
+        if family in r["per_class"]:
+            ax.axvline(r["metrics"][f"{task} macro Acc@1{_suffix(language)}"], ls="--", lw=0.8, color="grey")
+    ax.set(xlim=(0, 100), ylabel="", xlabel="Acc@1 (%); dashed: macro average",
+           title=f"Zero-shot {family}: accuracy per class")
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+def plot_confusion(result: dict, path: str | Path, family: str = "SubCategory") -> Path:
+    "Draw a row-normalised confusion matrix of one model's top-1 SubCategory predictions."
+    import seaborn as sns
+    plt = _pyplot()
+    counts = np.array(result["confusion"][family], dtype=float)
+    share = 100*counts/np.maximum(counts.sum(1, keepdims=True), 1)
+    names = ZERO_SHOT_TASKS[0].classes
+    fig, ax = plt.subplots(figsize=(11, 9.5))
+    sns.heatmap(share, xticklabels=names, yticklabels=names, cmap="Blues", vmin=0, vmax=100, annot=counts.astype(int),
+                fmt="d", annot_kws={"fontsize": 6}, cbar_kws={"label": "% of the true class"}, ax=ax)
+    ax.set(xlabel="predicted (top 1)", ylabel="true", title=f"{result['model']} on {result['data']}: {family}")
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+# %% ../nbs/05_evaluate.ipynb #c156a979
+BASE_SEED = 42  # seed before building `base`: the study's default seed, so its random heads are the study's base model
+
+def model_from_spec(spec: str, default_name: str = OFFLINE_MODEL) -> ModelBundle:
+    "Build a model from `base`, a checkpoint path, `NAME` or `NAME:PRETRAINED`."
+    if spec == "base":
+        set_seed(BASE_SEED)
+        return create_model()
+    path = Path(spec)
+    if path.is_file() or (":" not in spec and path.suffix in (".pt", ".pth", ".bin", ".safetensors")):
+        if not path.is_file(): raise FileNotFoundError(f"Checkpoint {spec} not found; check the path.")
+        name = default_name
+        if path.suffix in (".pt", ".pth"):
+            name = torch.load(path, map_location="cpu", weights_only=True).get("name", default_name)
+        return create_model(name, str(path))
+    name, _, pretrained = spec.partition(":")
+    return create_model(name, pretrained or None)
+
+# %% ../nbs/05_evaluate.ipynb #d1cfd888
+def run_evaluation(models: list[str], sets: list[str], out: str | Path = "runs/evaluate", figures: str | Path = "figures",
+                   labels: list[str] | None = None, data=None, image_col: str = "image", text_col: str = "title",
+                   limit: int | None = None, n_resamples: int = 1000, num_workers: int = 2, cache=None,
+                   feature_dir=None, command: str | None = None) -> list[dict]:
+    "Evaluate each model on each set, compare them, and write JSON, Markdown and figures."
+    if labels and len(labels) != len(models):
+        raise ValueError(f"Got {len(labels)} labels for {len(models)} models; pass one label per model, in order.")
+    eval_sets = [load_eval_set(spec, data, image_col, text_col, limit) for spec in sets]
+    results = []
+    for n, spec in enumerate(models):
+        bundle = model_from_spec(spec)
+        for eval_set in eval_sets:
+            logger.info("evaluating %s on %d rows of %s", bundle.identity, len(eval_set.rows), eval_set.name)
+            results.append(evaluate_set(bundle, eval_set, labels[n] if labels else None, n_resamples,
+                                        num_workers=num_workers, folder=cache, feature_dir=feature_dir))
+    comparisons = compare_results(results, n_resamples)
+    save_results(results, out, comparisons, command)
+    write_figures(results, figures)
+    return results
+
+def write_figures(results: list[dict], figures: str | Path) -> list[Path]:
+    "Write the recall curves, per-class bars and the SubCategory confusion matrix that the results allow."
+    figures = Path(figures)
+    written = [plot_results(results, figures/"eval_headline.png"), plot_recall_curves(results, figures/"eval_recall.png")]
+    with_classes = [r for r in results if "SubCategory" in r["per_class"]]
+    if with_classes:
+        written += [plot_per_class(with_classes, figures/"eval_per_class.png"),
+                    plot_confusion(with_classes[-1], figures/"eval_confusion.png")]
+    return written
+
+# %% ../nbs/05_evaluate.ipynb #b5ad7f59
 @call_parse
 def clip_shoe_evaluate(
-    catalog: str,  # catalog Parquet (its test rows) or CSV; several separated by commas
-    model: str = OFFLINE_MODEL,  # open_clip model name
+    catalog: str,  # sets separated by commas: ut-zappos, myntra, a catalog .parquet (its test rows), a .csv, or WebDataset shards (.tar, folder or glob)
+    model: str = OFFLINE_MODEL,  # open_clip model name, used with --pretrained when --models is not given
     pretrained: str = None,  # pretrained tag or checkpoint path (default: the offline tower weights)
+    models: str = None,  # models separated by commas: base, a checkpoint path, NAME or NAME:PRETRAINED (overrides --model)
+    label: str = None,  # model labels in the tables, separated by commas, one per model (default: each model's identity)
     image_col: str = "image",  # image-path column of a CSV catalog
     text_col: str = "title",  # text column of a CSV catalog
-    out: str = "runs/evaluate",  # folder for results.json, results.md and results.png
-    label: str = None,  # model label in the table (default: the model identity)
+    out: str = "runs/evaluate",  # folder for results.json, comparisons.json and results.md
+    figures: str = None,  # folder for the eval_*.png figures (default: --out)
+    limit: int = None,  # evaluate a seeded sample of this many rows of each set (default: all rows)
+    resamples: int = 1000,  # bootstrap resamples for the 95% intervals and the paired comparisons (0: none)
+    data: str = None,  # data root holding ut-zap50k/ and myntra-footwear/ (default: $CLIP_SHOE_DATA)
+    cache: str = None,  # embedding cache folder (default: the clip_shoe cache folder's embeddings/)
 ):
-    "Evaluate a model on catalogs and write JSON, a Markdown table and a figure."
+    "Evaluate models on sets and write JSON, Markdown tables with 95% intervals, and figures."
+    import shlex, sys
     setup_logging()
+    if models: specs = models.split(",")
+    elif pretrained: specs = [pretrained if Path(pretrained).is_file() else f"{model}:{pretrained}"]
+    else: specs = ["base" if model == OFFLINE_MODEL else model]
+    command = "clip-shoe-evaluate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with command_errors():
-        bundle = create_model(model, pretrained)
-        catalogs = {path: read_eval_rows(path, image_col, text_col) for path in catalog.split(",")}
-    results = []
-    for path, rows in catalogs.items():
-        logger.info("evaluating %s on %d rows of %s", bundle.identity, len(rows), path)
-        results.append({"model": label or bundle.identity, "data": Path(path).stem, "n": len(rows),
-                        "metrics": evaluate(bundle, rows)})
-    save_results(results, out)
-    plot_results(results, Path(out)/"results.png")
+        results = run_evaluation(specs, catalog.split(","), out, figures or out, label.split(",") if label else None,
+                                 data, image_col, text_col, limit, resamples, cache=cache, command=command)
     print(results_markdown(results))

@@ -32,26 +32,68 @@ from .model import (OFFLINE_MODEL, ImageFiles, ModelBundle, create_model, encode
                              encode_texts, save_checkpoint)
 
 # %% auto #0
-__all__ = ['logger', 'ContrastiveLoss', 'image_trunk', 'text_trunk', 'ProjectionHeads', 'cached_features', 'PairDataset',
-           'TokenList', 'text_group_ids', 'pair_dataloaders', 'ClampLogitScale', 'FrozenModulesEval', 'NoWeightDecay',
-           'lock_towers', 'clip_learner', 'catalog_features', 'train_valid_rows', 'train_clip', 'project_features',
-           'save_finetuned', 'clip_shoe_train']
+__all__ = ['logger', 'SIGLIP_INIT_BIAS', 'LOSSES', 'HEAD_PARAMETERS', 'gather_batch', 'ContrastiveLoss', 'SigLipLoss',
+           'make_loss', 'image_trunk', 'text_trunk', 'ProjectionHeads', 'cached_features', 'PairDataset', 'TokenList',
+           'text_group_ids', 'pair_dataloaders', 'ClampLogitScale', 'FrozenModulesEval', 'NoWeightDecay',
+           'is_head_parameter', 'lock_image_tower', 'lock_text_tower', 'lock_towers', 'ContrastiveModel',
+           'clip_learner', 'catalog_features', 'train_valid_rows', 'train_clip', 'project_features', 'save_finetuned',
+           'clip_shoe_train']
 
 # %% ../nbs/04_finetune.ipynb #7f82c232
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/04_finetune.ipynb #b026b725
+# %% ../nbs/04_finetune.ipynb #3d6dc935
+def gather_batch(image_features, text_features, text_groups):
+    "Concatenate features and group ids over all processes of a distributed run; gradients flow to the local slice."
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if not distributed or torch.distributed.get_world_size() == 1 or not torch.is_grad_enabled():
+        return image_features, text_features, text_groups  # without gradients (validation) every process scores the same rows
+    import torch.distributed.nn as dist_nn
+    image_features = torch.cat(dist_nn.functional.all_gather(image_features))
+    text_features = torch.cat(dist_nn.functional.all_gather(text_features))
+    groups = [torch.empty_like(text_groups) for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather(groups, text_groups.contiguous())
+    return image_features, text_features, torch.cat(groups)
+
+def _batch_targets(text_groups, n: int, device):
+    "Return a matrix that is 1 where image row i and text column j belong to the same text group."
+    if text_groups is None: text_groups = torch.arange(n, device=device)
+    return (text_groups[:, None] == text_groups[None, :]).float()
+
+# %% ../nbs/04_finetune.ipynb #942f87b7
 class ContrastiveLoss:
     "Symmetric InfoNCE over a batch; rows with the same `text_groups` id are all positives."
     def __call__(self, preds, text_groups=None):
-        image_features, text_features, logit_scale = preds
+        image_features, text_features, logit_scale = preds[:3]  # a fourth item (a SigLIP bias) is not used
+        if text_groups is not None: image_features, text_features, text_groups = gather_batch(image_features, text_features, text_groups)
         logits_per_image = logit_scale*image_features @ text_features.T
-        if text_groups is None: text_groups = torch.arange(len(logits_per_image), device=logits_per_image.device)
-        same = (text_groups[:, None] == text_groups[None, :]).float()
+        same = _batch_targets(text_groups, len(logits_per_image), logits_per_image.device)
         targets = same/same.sum(1, keepdim=True)  # a one-hot row when a text is unique in the batch
         return (F.cross_entropy(logits_per_image, targets) + F.cross_entropy(logits_per_image.T, targets))/2
 
-# %% ../nbs/04_finetune.ipynb #59f48c94
+# %% ../nbs/04_finetune.ipynb #54c4f209
+SIGLIP_INIT_BIAS = -10.  # initial logit bias of the sigmoid loss, from the SigLIP paper
+
+class SigLipLoss:
+    "Pairwise sigmoid loss (SigLIP): mean over images of the summed binary losses of its row; same `text_groups` id = match."
+    def __call__(self, preds, text_groups=None):
+        if len(preds) < 4:
+            raise ValueError("The sigmoid loss needs a model that returns a logit bias as its fourth output; "
+                             "build the heads or the model with a logit bias (loss='siglip' does this).")
+        image_features, text_features, logit_scale, logit_bias = preds[:4]
+        if text_groups is not None: image_features, text_features, text_groups = gather_batch(image_features, text_features, text_groups)
+        logits = logit_scale*image_features @ text_features.T + logit_bias
+        labels = 2*_batch_targets(text_groups, len(logits), logits.device) - 1
+        return -F.logsigmoid(labels*logits).sum()/len(logits)
+
+LOSSES = {"infonce": ContrastiveLoss, "siglip": SigLipLoss}  # loss name -> loss class
+
+def make_loss(name: str):
+    "Return the loss called `name` (one of `LOSSES`)."
+    if name not in LOSSES: raise ValueError(f"Unknown loss {name!r}; valid losses: {', '.join(LOSSES)}.")
+    return LOSSES[name]()
+
+# %% ../nbs/04_finetune.ipynb #afb694e8
 def image_trunk(model):
     "Return the image tower without its projection head (timm towers only)."
     if not hasattr(model.visual, "trunk"):
@@ -70,17 +112,19 @@ def text_trunk(model):
         return text.pooler(text.transformer(input_ids=tokens, attention_mask=attention_mask), attention_mask)
     return pooled
 
-# %% ../nbs/04_finetune.ipynb #fb20d871
+# %% ../nbs/04_finetune.ipynb #07a09060
 class ProjectionHeads(torch.nn.Module):
     "The trainable heads of a CLIP model, applied to cached trunk features; shares parameters with the model."
-    def __init__(self, model):
+    def __init__(self, model, logit_bias: float | None = None):  # logit_bias: initial bias for the sigmoid loss
         super().__init__()
         self.image_head, self.text_head, self.logit_scale = model.visual.head, model.text.proj, model.logit_scale
+        self.logit_bias = None if logit_bias is None else torch.nn.Parameter(torch.tensor(float(logit_bias)))
     def forward(self, image_trunk_features, text_trunk_features):
-        return (F.normalize(self.image_head(image_trunk_features), dim=-1),
-                F.normalize(self.text_head(text_trunk_features), dim=-1), self.logit_scale.exp())
+        outputs = (F.normalize(self.image_head(image_trunk_features), dim=-1),
+                   F.normalize(self.text_head(text_trunk_features), dim=-1), self.logit_scale.exp())
+        return outputs if self.logit_bias is None else (*outputs, self.logit_bias)
 
-# %% ../nbs/04_finetune.ipynb #395df2fb
+# %% ../nbs/04_finetune.ipynb #36bf2e1e
 def _cache_key(identity: str, kind: str, items) -> str:
     digest = hashlib.sha256(f"{identity}\n{kind}\n".encode())
     for item in items: digest.update(str(item).encode() + b"\n")
@@ -113,7 +157,7 @@ def cached_features(bundle: ModelBundle, items, kind: str, folder: str | Path | 
     folder.rmdir()
     return np.load(final).astype(np.float32)
 
-# %% ../nbs/04_finetune.ipynb #06e69026
+# %% ../nbs/04_finetune.ipynb #be69d15b
 class PairDataset(torch.utils.data.Dataset):
     "Image inputs, text inputs and text group ids, indexed together."
     def __init__(self, images, texts, text_groups): self.images, self.texts, self.text_groups = images, texts, text_groups
@@ -125,7 +169,7 @@ class TokenList:
     def __init__(self, texts, tokenizer): self.texts, self.tokenizer = list(texts), tokenizer
     def __getitem__(self, i): return self.tokenizer([self.texts[i]])[0]
 
-# %% ../nbs/04_finetune.ipynb #0e5d85f5
+# %% ../nbs/04_finetune.ipynb #554245db
 def text_group_ids(texts) -> torch.Tensor:
     "Give every distinct text one integer id."
     codes, _ = pd.factorize(pd.Series(list(texts), dtype=str))
@@ -140,7 +184,7 @@ def pair_dataloaders(train: PairDataset, valid: PairDataset, batch_size: int = 2
     dls.n_inp = 2
     return dls
 
-# %% ../nbs/04_finetune.ipynb #52d3b872
+# %% ../nbs/04_finetune.ipynb #f74cedda
 class ClampLogitScale(Callback):
     "Clamp the learnable temperature to [0, ln(`max_scale`)] after every optimiser step."
     order = 10
@@ -163,33 +207,74 @@ class NoWeightDecay(Callback):
     def before_fit(self):
         for p in self.parameters: self.learn.opt.state[p]["do_wd"] = False
 
-# %% ../nbs/04_finetune.ipynb #4b06f17a
-def lock_towers(model, unlocked_image_groups: int = 0, unlocked_text_layers: int = 0):
-    "Freeze both towers except their projections and the last `unlocked_*` layer groups of each."
-    model.lock_image_tower(unlocked_groups=unlocked_image_groups, freeze_bn_stats=False)
-    transformer = getattr(getattr(model, "text", None), "transformer", None)
-    if transformer is None or not hasattr(transformer, "encoder"):
-        model.lock_text_tower(unlocked_layers=unlocked_text_layers, freeze_layer_norm=True)
-        return model
-    # open_clip's HFTextEncoder.lock has no layer table for BERT-style models such as MiniLM, so unlock here
-    for p in transformer.parameters(): p.requires_grad = False
-    layers = transformer.encoder.layer
-    for layer in (layers[len(layers) - unlocked_text_layers:] if unlocked_text_layers else []):
-        for p in layer.parameters(): p.requires_grad = True
+# %% ../nbs/04_finetune.ipynb #0f0d18e9
+HEAD_PARAMETERS = ("visual.proj", "visual.head.", "text_projection", "text.proj.", "logit_scale", "logit_bias")  # name prefixes of the projection heads and temperature, in open_clip's CLIP and CustomTextCLIP
+
+def is_head_parameter(name: str) -> bool:
+    "Tell whether a parameter name of an open_clip model belongs to a projection head or the temperature."
+    return name.startswith(HEAD_PARAMETERS)
+
+def _unlock_heads(model, prefix: str):
+    for name, p in model.named_parameters():
+        if name.startswith(prefix) and is_head_parameter(name): p.requires_grad = True
+
+def lock_image_tower(model, unlocked_groups: int = 0, lock_head: bool = False):
+    "Freeze the image tower except its last `unlocked_groups` layer groups and, unless `lock_head`, its projection."
+    model.lock_image_tower(unlocked_groups=unlocked_groups, freeze_bn_stats=False)
+    _unlock_heads(model, "visual.")
+    if lock_head:
+        for name, p in model.named_parameters():
+            if name.startswith("visual.") and is_head_parameter(name): p.requires_grad = False
     return model
 
-# %% ../nbs/04_finetune.ipynb #93e18697
+def lock_text_tower(model, unlocked_layers: int = 0):
+    "Freeze the text tower except its last `unlocked_layers` layers and its projection."
+    transformer = getattr(getattr(model, "text", None), "transformer", None)
+    if transformer is None or not hasattr(transformer, "encoder"):
+        # open_clip counts the projection as the last layer group, so one more group unlocks `unlocked_layers` blocks
+        has_projection = getattr(model, "text_projection", None) is not None
+        model.lock_text_tower(unlocked_layers=unlocked_layers + (has_projection and unlocked_layers > 0), freeze_layer_norm=True)
+    else:
+        # open_clip's HFTextEncoder.lock has no layer table for BERT-style models such as MiniLM, so unlock here
+        for p in transformer.parameters(): p.requires_grad = False
+        layers = transformer.encoder.layer
+        for layer in (layers[len(layers) - unlocked_layers:] if unlocked_layers else []):
+            for p in layer.parameters(): p.requires_grad = True
+    for name, p in model.named_parameters():
+        if name.startswith(("text_projection", "text.proj.")): p.requires_grad = True
+    return model
+
+def lock_towers(model, unlocked_image_groups: int = 0, unlocked_text_layers: int = 0):
+    "Freeze both towers except their projections and the last `unlocked_*` layer groups of each."
+    return lock_text_tower(lock_image_tower(model, unlocked_image_groups), unlocked_text_layers)
+
+# %% ../nbs/04_finetune.ipynb #f239b830
+class ContrastiveModel(torch.nn.Module):
+    "An open_clip model returning normalised features, temperature and (for the sigmoid loss) a learnable logit bias."
+    def __init__(self, model, logit_bias: float | None = None, channels_last: bool = False):
+        super().__init__()
+        self.model, self.channels_last = model, channels_last
+        self.logit_bias = None if logit_bias is None else torch.nn.Parameter(torch.tensor(float(logit_bias)))
+    def forward(self, images, tokens):
+        if self.channels_last: images = images.contiguous(memory_format=torch.channels_last)
+        outputs = (self.model.encode_image(images, normalize=True), self.model.encode_text(tokens, normalize=True),
+                   self.model.logit_scale.exp())
+        return outputs if self.logit_bias is None else (*outputs, self.logit_bias)
+
 def clip_learner(model: torch.nn.Module, dls: DataLoaders, logit_scale: torch.nn.Parameter, path: str | Path = "runs/train",
-                 wd: float = 0.1, checkpoint_every_epoch: bool = True, cbs=None) -> Learner:
-    "Build a fastai Learner with the contrastive loss, AdamW and the CLIP callbacks above."
-    callbacks = [ClampLogitScale(logit_scale), FrozenModulesEval(), NoWeightDecay([logit_scale]), *(cbs or [])]
+                 wd: float = 0.1, checkpoint_every_epoch: bool = True, cbs=None, loss: str = "infonce",
+                 splitter=None) -> Learner:
+    "Build a fastai Learner with the contrastive loss `loss`, AdamW and the CLIP callbacks above."
+    no_decay = [logit_scale] + ([model.logit_bias] if getattr(model, "logit_bias", None) is not None else [])
+    callbacks = [ClampLogitScale(logit_scale), FrozenModulesEval(), NoWeightDecay(no_decay), *(cbs or [])]
     if checkpoint_every_epoch: callbacks.append(SaveModelCallback(every_epoch=True, fname="epoch", with_opt=True))
-    learn = Learner(dls, model, loss_func=ContrastiveLoss(), opt_func=Adam, wd=wd, wd_bn_bias=False,
+    extra = {} if splitter is None else {"splitter": splitter}
+    learn = Learner(dls, model, loss_func=make_loss(loss), opt_func=Adam, wd=wd, wd_bn_bias=False, **extra,
                     path=Path(path), model_dir="checkpoints", cbs=callbacks)
     learn.create_opt()
     return learn
 
-# %% ../nbs/04_finetune.ipynb #81787b67
+# %% ../nbs/04_finetune.ipynb #1e567329
 def catalog_features(bundle: ModelBundle, catalog: pd.DataFrame, feature_dir: str | Path | None = None,
                      num_workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
     "Return cached trunk features of every catalog row's photo and text, aligned with the rows."
@@ -197,14 +282,14 @@ def catalog_features(bundle: ModelBundle, catalog: pd.DataFrame, feature_dir: st
     text_features = encode_distinct(catalog.text, lambda texts: cached_features(bundle, texts, "text", feature_dir))
     return image_features, text_features
 
-# %% ../nbs/04_finetune.ipynb #a4bc3ce7
+# %% ../nbs/04_finetune.ipynb #f28ef031
 def train_valid_rows(catalog: pd.DataFrame, valid_fraction: float = 0.05, seed: int = 42):
     "Return the positions of training and validation rows: validation is a grouped slice of the `train` split."
     train_positions = np.flatnonzero(catalog.split.to_numpy() == "train")
     is_valid = grouped_split(catalog.group.to_numpy()[train_positions], valid_fraction, seed + 1)
     return train_positions[~is_valid], train_positions[is_valid]
 
-# %% ../nbs/04_finetune.ipynb #9ecf52bf
+# %% ../nbs/04_finetune.ipynb #6a479bab
 def _pairs(bundle, catalog, positions, features=None):
     rows = catalog.iloc[positions]
     groups = text_group_ids(rows.text)
@@ -213,11 +298,12 @@ def _pairs(bundle, catalog, positions, features=None):
     image_features, text_features = features
     return PairDataset(torch.from_numpy(image_features[positions]), torch.from_numpy(text_features[positions]), groups)
 
-# %% ../nbs/04_finetune.ipynb #c6c877fe
+# %% ../nbs/04_finetune.ipynb #4b3b17c9
 def train_clip(bundle: ModelBundle, catalog: pd.DataFrame, out: str | Path = "runs/train", epochs: int = 10,
                lr: float = 1e-2, batch_size: int = 512, wd: float = 0.1, unlocked_image_groups: int = 0,
                unlocked_text_layers: int = 0, valid_fraction: float = 0.05, feature_dir: str | Path | None = None,
-               num_workers: int = 2, seed: int = 42, features: tuple[np.ndarray, np.ndarray] | None = None) -> Learner:
+               num_workers: int = 2, seed: int = 42, features: tuple[np.ndarray, np.ndarray] | None = None,
+               loss: str = "infonce") -> Learner:
     "Fine-tune `bundle.model` in place on the catalog's train rows with a one-cycle schedule; return the Learner."
     set_seed(seed)
     catalog = catalog.reset_index(drop=True)
@@ -227,15 +313,16 @@ def train_clip(bundle: ModelBundle, catalog: pd.DataFrame, out: str | Path = "ru
     if cached and features is None: features = catalog_features(bundle, catalog, feature_dir, num_workers)
     if not cached: features = None
     train, valid = (_pairs(bundle, catalog, positions, features) for positions in (train_positions, valid_positions))
-    net = ProjectionHeads(model) if cached else model
+    bias = SIGLIP_INIT_BIAS if loss == "siglip" else None
+    net = ProjectionHeads(model, bias) if cached else ContrastiveModel(model, bias)
     dls = pair_dataloaders(train, valid, batch_size, 0 if cached else num_workers, seed)
-    learn = clip_learner(net, dls, model.logit_scale, out, wd)
+    learn = clip_learner(net, dls, model.logit_scale, out, wd, loss=loss)
     logger.info("training on %d pairs, validating on %d", len(train), len(valid))
     learn.fit_one_cycle(epochs, lr)
     model.eval()
     return learn
 
-# %% ../nbs/04_finetune.ipynb #63750d91
+# %% ../nbs/04_finetune.ipynb #ed2e54a2
 @torch.no_grad()
 def project_features(model, image_trunk_features: np.ndarray | None = None,
                      text_trunk_features: np.ndarray | None = None):
@@ -248,12 +335,12 @@ def project_features(model, image_trunk_features: np.ndarray | None = None,
         text_features = F.normalize(heads.text_head(torch.from_numpy(text_trunk_features)), dim=-1).numpy()
     return image_features, text_features
 
-# %% ../nbs/04_finetune.ipynb #86c4e053
+# %% ../nbs/04_finetune.ipynb #af322831
 def save_finetuned(bundle: ModelBundle, out: str | Path, **extra) -> Path:
     "Save the fine-tuned model as `out/model.pt` in open_clip's checkpoint format."
     return save_checkpoint(bundle.model, Path(out)/"model.pt", bundle.name, **extra)
 
-# %% ../nbs/04_finetune.ipynb #9f59c316
+# %% ../nbs/04_finetune.ipynb #a6fb9636
 @call_parse
 def clip_shoe_train(
     catalog: str,  # catalog Parquet written by clip-shoe-data (several separated by commas are joined)
@@ -267,11 +354,12 @@ def clip_shoe_train(
     unlocked_image_groups: int = 0,  # image tower layer groups to train, from the top (0: projection only)
     unlocked_text_layers: int = 0,  # text tower layers to train, from the top (0: projection only)
     seed: int = 42,  # seed for the validation slice, shuffling and initialisation
+    loss: str = "infonce",  # contrastive loss: infonce (softmax, CLIP) or siglip (sigmoid, SigLIP)
 ):
     "Fine-tune a CLIP model on catalogs' train rows and save it in open_clip's checkpoint format."
     setup_logging()
     with command_errors():
         rows = pd.concat([pd.read_parquet(p) for p in catalog.split(",")], ignore_index=True)
         bundle = create_model(model, pretrained)
-    train_clip(bundle, rows, out, epochs, lr, batch_size, wd, unlocked_image_groups, unlocked_text_layers, seed=seed)
+    train_clip(bundle, rows, out, epochs, lr, batch_size, wd, unlocked_image_groups, unlocked_text_layers, seed=seed, loss=loss)
     print(f"saved {save_finetuned(bundle, out, epochs=epochs)}")

@@ -124,6 +124,8 @@ def file_digest(path: str | Path, length: int = 16) -> str:
 def model_identity(name: str, pretrained: str | None) -> str:
     "Return an identifier of a model's weights: its name and tag, or its name and the checkpoint's digest."
     if pretrained and Path(pretrained).is_file(): return f"{name}@sha256:{file_digest(pretrained)}"
+    # NOTE: without a checkpoint this names the tower weights only. The offline default's projection heads (and all
+    # of a `none` model) are random per process, so the search index and the embedding cache add a weight digest.
     return f"{name}@{pretrained or 'tower-weights'}"
 
 # %% ../nbs/03_model.ipynb #05b9a0c4

@@ -1,4 +1,5 @@
-"""Index a catalog's photos with FAISS and return the top-k products for text and photo queries.
+"""Index a catalog's photos with FAISS and return the top-k products for text, photo, text + photo and
+"more like this" queries, with metadata filters and a keyword side that ignores Vietnamese diacritics.
 
 Docs: https://clip-shoe.github.io/clip-shoe/search.html.md"""
 
@@ -7,53 +8,337 @@ Docs: https://clip-shoe.github.io/clip-shoe/search.html.md"""
 # %% ../nbs/06_search.ipynb #26417474
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
+import math
+import re
+import unicodedata
+import urllib.request
+import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import faiss
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+import torch
 from fastcore.script import call_parse
+from PIL import Image, UnidentifiedImageError
 
 from .core import atomic_dir, command_errors, setup_logging
-from .dataset import load_catalog
-from .model import OFFLINE_MODEL, ModelBundle, create_model, encode_images, encode_texts
+from .dataset import load_catalog, read_catalog_csv
+from .model import (OFFLINE_MODEL, ModelBundle, _autocast, _device, create_model, encode_images,
+                             encode_texts)
 
 # %% auto #0
-__all__ = ['logger', 'build_index', 'ShoeSearch', 'clip_shoe_index', 'format_hits', 'clip_shoe_search']
+__all__ = ['logger', 'KEYWORD_SKIP', 'INDEX_TYPES', 'HNSW_M', 'HNSW_EF_CONSTRUCTION', 'HNSW_EF_SEARCH', 'IVF_NPROBE',
+           'PQ_SUBQUANTIZERS', 'MAX_IMAGE_BYTES', 'MAX_IMAGE_PIXELS', 'MAX_QUERY_CHARS', 'MAX_K', 'MAX_OFFSET',
+           'EXACT_FILTER_MAX', 'KEYWORD_CANDIDATES', 'fold_text', 'tokenize', 'keyword_terms', 'KeywordIndex',
+           'choose_index_type', 'index_factory_string', 'make_faiss_index', 'tune_faiss_index', 'stored_product_ids',
+           'FaissStore', 'product_ids', 'weights_fingerprint', 'model_info', 'write_index_folder', 'build_index',
+           'QueryError', 'fetch_url', 'read_query_image', 'encode_pil_images', 'filter_mask', 'ShoeSearch', 'Ranking',
+           'rank', 'query', 'records', 'add_products', 'remove_products', 'save', 'clip_shoe_index', 'format_hits',
+           'parse_filters', 'clip_shoe_search']
 
 # %% ../nbs/06_search.ipynb #55176510
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/06_search.ipynb #53beb507
-def build_index(bundle: ModelBundle, catalog: pd.DataFrame, out: str | Path, image_features: np.ndarray | None = None,
-                num_workers: int = 2) -> Path:
-    "Embed the catalog's photos (unless `image_features` are given) and save a FAISS index folder at `out`."
-    catalog = catalog.reset_index(drop=True)
-    features = encode_images(bundle, catalog.image, num_workers=num_workers) if image_features is None else image_features
-    if len(features) != len(catalog):
-        raise ValueError(f"{len(features)} feature rows for {len(catalog)} catalog rows; they must match one to one")
-    features = np.ascontiguousarray(features, dtype=np.float32)
-    index = faiss.IndexFlatIP(features.shape[1])
-    index.add(features)
+# %% ../nbs/06_search.ipynb #f7d8edf0
+def fold_text(text: str) -> str:
+    "Return `text` case-folded with diacritics removed and đ/Đ mapped to d, for matching typed queries."
+    decomposed = unicodedata.normalize("NFD", str(text).replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+def tokenize(text: str) -> list[str]:
+    "Split folded `text` into word tokens."
+    return re.findall(r"\w+", fold_text(text))
+
+def keyword_terms(text: str) -> set[str]:
+    "Return the folded words of `text` and its adjacent word pairs, so that word order counts ('cao got' is not 'got cao')."
+    words = tokenize(text)
+    return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:])}
+
+# %% ../nbs/06_search.ipynb #38b745ce
+KEYWORD_SKIP = {"image", "group", "split", "CID", "id", "product_id", "year"}  # columns never matched as keywords
+
+class KeywordIndex:
+    "Inverted index from folded tokens of metadata text to row positions, with IDF-weighted scores."
+    def __init__(self, metadata: pd.DataFrame):
+        columns = [c for c in metadata.columns if c not in KEYWORD_SKIP and pd.api.types.is_string_dtype(metadata[c].dtype)]
+        self.rows = len(metadata)
+        joined = pd.Series([""] * self.rows, dtype=object)
+        for column in columns: joined = joined + " " + metadata[column].fillna("").astype(str).to_numpy(object)
+        # Catalogs repeat texts (captions, colours), so each distinct text is tokenised once.
+        codes, texts = pd.factorize(joined.to_numpy(object))
+        order = np.argsort(codes, kind="stable")
+        rows_of_text = np.split(order, np.searchsorted(codes[order], np.arange(1, len(texts))))
+        texts_of_token = {}
+        for text_id, text in enumerate(texts):
+            for term in keyword_terms(text): texts_of_token.setdefault(term, []).append(text_id)
+        self.postings = {token: np.sort(np.concatenate([rows_of_text[i] for i in ids]))
+                         for token, ids in texts_of_token.items()}
+
+    def idf(self, term: str) -> float:
+        "Return the inverse document frequency of an indexed `term`."
+        return math.log(1 + self.rows / (1 + len(self.postings[term])))
+
+    def scores(self, query: str) -> np.ndarray:
+        "Return one keyword score in [0, 1] per row: the IDF-weighted share of the query's indexed terms the row contains."
+        scores = np.zeros(self.rows, np.float32)
+        terms = [t for t in keyword_terms(query) if t in self.postings]
+        total = sum(self.idf(t) for t in terms)
+        for term in terms: scores[self.postings[term]] += self.idf(term) / total
+        return scores
+
+# %% ../nbs/06_search.ipynb #dad85bbd
+INDEX_TYPES = ("flat", "hnsw", "ivfpq")  # index types `build_index` accepts besides "auto"
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128  # HNSW links per node, build and search beam widths
+IVF_NPROBE, PQ_SUBQUANTIZERS = 32, 64  # IVF lists visited per query; PQ codes per vector (one byte each)
+
+def choose_index_type(count: int) -> str:
+    "Return the index type for a catalog of `count` vectors: exact below 200k, HNSW below 5M, else IVF-PQ."
+    if count < 200_000: return "flat"
+    if count < 5_000_000: return "hnsw"
+    return "ivfpq"
+
+def index_factory_string(index_type: str, count: int, dim: int) -> str:
+    "Return the `faiss.index_factory` string for `index_type` at `count` vectors of `dim` floats."
+    if index_type == "flat": return "IDMap2,Flat"
+    if index_type == "hnsw": return f"IDMap2,HNSW{HNSW_M},Flat"
+    if index_type == "ivfpq":
+        if dim % PQ_SUBQUANTIZERS: raise ValueError(f"IVF-PQ needs a dimension divisible by {PQ_SUBQUANTIZERS}, not {dim}")
+        return f"IVF{max(1, int(4 * math.sqrt(count)))},PQ{PQ_SUBQUANTIZERS}"
+    raise ValueError(f"Unknown index type {index_type!r}; use 'auto' or one of {', '.join(INDEX_TYPES)}")
+
+# %% ../nbs/06_search.ipynb #5fe2157c
+def make_faiss_index(features: np.ndarray, ids: np.ndarray, index_type: str) -> faiss.Index:
+    "Build a FAISS inner-product index of `index_type` over `features`, keyed by the int64 `ids`."
+    count, dim = features.shape
+    index = faiss.index_factory(dim, index_factory_string(index_type, count, dim), faiss.METRIC_INNER_PRODUCT)
+    if index_type == "hnsw": faiss.downcast_index(index.index).hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    if not index.is_trained:
+        sample = features[np.random.default_rng(0).permutation(count)[:256 * index.nlist]]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    for start in range(0, count, 100_000):  # bounded float32 copies of float16 input
+        index.add_with_ids(np.ascontiguousarray(features[start:start + 100_000], dtype=np.float32),
+                           ids[start:start + 100_000].astype(np.int64))
+    return index
+
+def tune_faiss_index(index: faiss.Index) -> faiss.Index:
+    "Set the query-time parameters (HNSW efSearch, IVF nprobe) on a loaded index."
+    if isinstance(index, faiss.IndexIDMap2) and isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW):
+        faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+    if isinstance(faiss.downcast_index(index), faiss.IndexIVF): faiss.downcast_index(index).nprobe = IVF_NPROBE
+    return index
+
+# %% ../nbs/06_search.ipynb #4c69085b
+def stored_product_ids(folder: Path) -> np.ndarray:
+    "Return the product ids of an index folder; folders of the first format have row numbers as ids."
+    schema = pq.read_schema(folder/"metadata.parquet")
+    if "product_id" in schema.names: return pd.read_parquet(folder/"metadata.parquet", columns=["product_id"]).product_id.to_numpy()
+    return np.arange(pq.ParquetFile(folder/"metadata.parquet").metadata.num_rows, dtype=np.int64)
+
+class FaissStore:
+    "A FAISS index keyed by product id, with tombstones for indexes that cannot delete (HNSW)."
+    kind = "faiss"
+    def __init__(self, index: faiss.Index, removed=()):
+        self.index, self.removed = tune_faiss_index(index), set(int(i) for i in removed)
+
+    @classmethod
+    def load(cls, folder: Path, info: dict):
+        "Read `index.faiss` from an index folder, or build one from `embeddings.npy` (Milvus-served or first-format folders)."
+        if (folder/"index.faiss").exists() and info.get("format", 1) >= 2:
+            return cls(faiss.read_index(str(folder/"index.faiss")), info.get("removed", ()))
+        # the first format's IndexFlatIP used row positions as ids, which `remove_ids` renumbers
+        embeddings = np.load(folder/"embeddings.npy", mmap_mode="r")
+        ids = stored_product_ids(folder)
+        logger.info("building a FAISS index for %s from %d embeddings", folder, len(ids))
+        return cls(make_faiss_index(embeddings, ids, info.get("index_type") or choose_index_type(len(ids))))
+
+    def search(self, vectors: np.ndarray, k: int, allowed_ids: np.ndarray | None = None):
+        "Return (scores, ids) of the `k` nearest vectors per query row, only among `allowed_ids` when given."
+        selector = None
+        if allowed_ids is not None: selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
+        elif self.removed:
+            removed = np.fromiter(self.removed, np.int64)
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(removed))
+        params = None
+        if selector is not None:
+            inner = faiss.downcast_index(self.index)
+            params = (faiss.SearchParametersIVF(sel=selector, nprobe=IVF_NPROBE) if isinstance(inner, faiss.IndexIVF)
+                      else faiss.SearchParameters(sel=selector))
+        return self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=params)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray):
+        "Add `vectors` under the int64 product `ids`."
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        self.removed -= set(int(i) for i in ids)
+
+    def remove(self, ids: np.ndarray):
+        "Remove the vectors of product `ids`, or mark them removed where the index cannot delete."
+        try: self.index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+        except RuntimeError: self.removed |= set(int(i) for i in ids)  # HNSW graphs have no delete
+
+    def save(self, folder: Path) -> dict:
+        "Write the index into `folder`; return the fields for info.json."
+        faiss.write_index(self.index, str(folder/"index.faiss"))
+        return {"removed": sorted(self.removed)}
+
+# %% ../nbs/06_search.ipynb #efde8d1a
+def product_ids(catalog: pd.DataFrame, id_col: str | None = None, start: int = 0) -> np.ndarray:
+    "Return int64 product ids from `catalog[id_col]`, or `start`, `start+1`, ... when `id_col` is None."
+    if id_col is None: return np.arange(start, start + len(catalog), dtype=np.int64)
+    if id_col not in catalog: raise ValueError(f"The catalog has no id column {id_col!r}; its columns are {list(catalog.columns)}")
+    ids = pd.to_numeric(catalog[id_col], errors="coerce")
+    if ids.isna().any() or (ids % 1 != 0).any():
+        raise ValueError(f"Column {id_col!r} must hold whole numbers to be product ids; {catalog[id_col][ids.isna()].iloc[:3].tolist()} are not")
+    if ids.duplicated().any(): raise ValueError(f"Column {id_col!r} repeats ids, e.g. {ids[ids.duplicated()].iloc[0]}; ids must be unique")
+    return ids.to_numpy(np.int64)
+
+# %% ../nbs/06_search.ipynb #0fd1149d
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    "Return the first 16 hex digits of a SHA-256 over the model's state dict (names and values)."
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+def model_info(bundle: ModelBundle) -> dict:
+    "Return the model fields stored in info.json; a checkpoint path is made absolute so any folder can load it."
     pretrained = bundle.pretrained
-    if pretrained and Path(pretrained).is_file(): pretrained = str(Path(pretrained).resolve())  # usable from any folder
-    info = {"model": bundle.name, "pretrained": pretrained, "identity": bundle.identity,
-            "count": len(catalog), "dim": int(features.shape[1]), "index": "IndexFlatIP"}
+    if pretrained and Path(pretrained).is_file(): pretrained = str(Path(pretrained).resolve())
+    return {"model": bundle.name, "pretrained": pretrained, "identity": bundle.identity,
+            "weights": weights_fingerprint(bundle.model)}
+
+def write_index_folder(out: str | Path, info: dict, embeddings: np.ndarray, metadata: pd.DataFrame, store) -> Path:
+    "Write embeddings, metadata, the store's index and info.json into `out` atomically."
     with atomic_dir(out) as tmp:
-        np.save(tmp/"embeddings.npy", features.astype(np.float16))
-        catalog.to_parquet(tmp/"metadata.parquet", index=False)
-        faiss.write_index(index, str(tmp/"index.faiss"))
+        np.save(tmp/"embeddings.npy", np.asarray(embeddings, dtype=np.float16))
+        metadata.to_parquet(tmp/"metadata.parquet", index=False)
+        info = {**info, **store.save(tmp), "count": len(metadata), "dim": int(embeddings.shape[1])}
         (tmp/"info.json").write_text(json.dumps(info, indent=2))
-    logger.info("indexed %d photos into %s", len(catalog), out)
     return Path(out)
 
-# %% ../nbs/06_search.ipynb #e3485d27
+# %% ../nbs/06_search.ipynb #a847c4a7
+def build_index(bundle: ModelBundle, catalog: pd.DataFrame, out: str | Path, image_features: np.ndarray | None = None,
+                num_workers: int = 2, index_type: str = "auto", id_col: str | None = None, batch_size: int = 64) -> Path:
+    "Embed the catalog's photos in batches (unless `image_features` are given) and save an index folder at `out`."
+    catalog = catalog.reset_index(drop=True)
+    ids = product_ids(catalog, id_col)
+    index_type = choose_index_type(len(catalog)) if index_type == "auto" else index_type
+    index_factory_string(index_type, len(catalog), 1 if index_type != "ivfpq" else PQ_SUBQUANTIZERS)  # fail early
+    # NOTE: the photos are embedded in one pass held in memory, so an interrupted run starts again. For millions of
+    # photos, embed chunks with `encode_images`, save each, and pass the concatenation as `image_features`.
+    features = (encode_images(bundle, catalog.image, batch_size=batch_size, num_workers=num_workers)
+                if image_features is None else image_features)
+    if len(features) != len(catalog):
+        raise ValueError(f"{len(features)} feature rows for {len(catalog)} catalog rows; they must match one to one")
+    features = np.asarray(features, dtype=np.float16)
+    store = FaissStore(make_faiss_index(features, ids, index_type))
+    info = {**model_info(bundle), "index": index_factory_string(index_type, len(catalog), features.shape[1]),
+            "index_type": index_type, "format": 2,
+            "params": {"hnsw_m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
+                      if index_type == "hnsw" else {"nprobe": IVF_NPROBE} if index_type == "ivfpq" else {}}
+    write_index_folder(out, info, features, catalog.assign(product_id=ids), store)
+    logger.info("indexed %d photos into %s (%s)", len(catalog), out, info["index"])
+    return Path(out)
+
+# %% ../nbs/06_search.ipynb #432af1f6
+MAX_IMAGE_BYTES = 20_000_000  # largest query photo accepted, in bytes
+MAX_IMAGE_PIXELS = 40_000_000  # largest query photo accepted, in pixels (width × height)
+MAX_QUERY_CHARS = 500  # maximum text query length, in characters
+MAX_K, MAX_OFFSET = 100, 10_000  # largest page size and pagination offset
+
+class QueryError(ValueError):
+    "A query rejected for its content; the message says why and what to send instead, `status` the HTTP code."
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+def fetch_url(url: str, max_bytes: int = MAX_IMAGE_BYTES, timeout: float = 10) -> bytes:
+    "Download at most `max_bytes` from an http(s) `url`."
+    if not re.match(r"https?://", url): raise QueryError(f"Unsupported image URL {url[:100]!r}; use http:// or https://")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response: data = response.read(max_bytes + 1)
+    except OSError as e: raise QueryError(f"Download of the image at {url[:100]} failed: {e}") from e
+    if len(data) > max_bytes: raise QueryError(f"The image at {url[:100]} is larger than {max_bytes} bytes; use a smaller photo", 413)
+    return data
+
+# %% ../nbs/06_search.ipynb #69b0f19d
+def read_query_image(source, allow_urls: bool = True, max_bytes: int = MAX_IMAGE_BYTES,
+                     max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    "Read a query photo from a path, an http(s) URL, bytes or a PIL image, checked and converted to RGB."
+    if isinstance(source, Image.Image): return source.convert("RGB")
+    if isinstance(source, (str, Path)) and re.match(r"https?://", str(source)):
+        if not allow_urls: raise QueryError("Image URLs are disabled on this server; upload the photo instead")
+        source = fetch_url(str(source), max_bytes)
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file(): raise FileNotFoundError(f"Query photo {source} not found; check the path.")
+        if path.stat().st_size > max_bytes: raise QueryError(f"Query photo {source} is larger than {max_bytes} bytes; use a smaller photo", 413)
+        source = path.read_bytes()
+    if len(source) == 0: raise QueryError("The query photo is empty (0 bytes); send a JPEG, PNG or WebP file")
+    if len(source) > max_bytes: raise QueryError(f"The query photo has {len(source)} bytes, more than {max_bytes}; use a smaller photo", 413)
+    try:
+        with warnings.catch_warnings():  # the pixel limit below replaces Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(source))
+        if image.width * image.height > max_pixels:
+            raise QueryError(f"The query photo is {image.width}×{image.height} pixels, more than {max_pixels}; resize it", 413)
+        image.load()
+    except UnidentifiedImageError as e:
+        raise QueryError("The upload is not an image Pillow can read; send a JPEG, PNG or WebP photo", 415) from e
+    except Image.DecompressionBombError as e:
+        raise QueryError(f"The query photo has too many pixels (over {max_pixels}); resize it", 413) from e
+    except OSError as e:
+        raise QueryError(f"The query photo is damaged or truncated ({e}); send the complete file") from e
+    return image.convert("RGB")
+
+# %% ../nbs/06_search.ipynb #e821a718
+@torch.no_grad()
+def encode_pil_images(bundle: ModelBundle, images: list[Image.Image]) -> np.ndarray:
+    "Embed decoded photos the way `encode_images` embeds files (bf16 autocast, normalised float32 rows)."
+    device = _device(bundle.model)
+    batch = torch.stack([bundle.preprocess(image) for image in images]).to(device)
+    with _autocast(device, True): features = bundle.model.eval().encode_image(batch).float()
+    return torch.nn.functional.normalize(features, dim=-1).cpu().numpy()
+
+# %% ../nbs/06_search.ipynb #cd86ef49
+EXACT_FILTER_MAX = 50_000  # filtered queries over at most this many products are scored exactly
+KEYWORD_CANDIDATES = 200  # best keyword matches rescored by cosine for a text query
+
+def _column_for(metadata: pd.DataFrame, field: str) -> str:
+    "Return the metadata column named `field`, ignoring case, or raise a `QueryError` listing the valid fields."
+    names = {c.casefold(): c for c in metadata.columns if c not in ("image", "product_id")}
+    if field.casefold() not in names: raise QueryError(f"Unknown filter field {field!r}; valid fields: {', '.join(sorted(names.values()))}")
+    return names[field.casefold()]
+
+def filter_mask(metadata: pd.DataFrame, filters: dict | None) -> np.ndarray | None:
+    "Return a boolean row mask for `filters` ({field: value or list of values}, plus min_price/max_price), or None."
+    if not filters: return None
+    mask = np.ones(len(metadata), bool)
+    for field, expected in filters.items():
+        if field in ("min_price", "max_price"):
+            price = pd.to_numeric(metadata[_column_for(metadata, "price")], errors="coerce")
+            try: bound = float(expected)
+            except (TypeError, ValueError) as e: raise QueryError(f"{field} must be a number, not {expected!r}") from e
+            mask &= (price >= bound).to_numpy() if field == "min_price" else (price <= bound).to_numpy()
+            continue
+        column = metadata[_column_for(metadata, field)].fillna("").astype(str)
+        values = {fold_text(v).strip() for v in ([expected] if isinstance(expected, (str, int, float)) else expected)}
+        parts = column.map(lambda cell: {fold_text(p).strip() for p in cell.split(";")})  # UT-Zappos lists use ";"
+        mask &= parts.map(lambda cell: bool(cell & values)).to_numpy()
+    return mask
+
+# %% ../nbs/06_search.ipynb #abccea8b
 class ShoeSearch:
-    "Text and photo search over an index folder written by `build_index`."
-    def __init__(self, folder: str | Path, bundle: ModelBundle | None = None):
-        self.folder = Path(folder)
+    "Text, photo, text + photo and more-like-this search over an index folder written by `build_index`."
+    def __init__(self, folder: str | Path, bundle: ModelBundle | None = None, store=None, allow_urls: bool = True):
+        self.folder, self.allow_urls = Path(folder), allow_urls
         if not (self.folder/"info.json").exists():
             raise FileNotFoundError(f"No index in {self.folder}: info.json is missing. Build one with clip-shoe-index.")
         self.info = json.loads((self.folder/"info.json").read_text())
@@ -61,58 +346,255 @@ class ShoeSearch:
         if self.bundle.identity != self.info["identity"]:
             raise ValueError(f"The index {self.folder} was built with {self.info['identity']}, but the query model is "
                              f"{self.bundle.identity}. Query with the same model or rebuild the index.")
-        self.index = faiss.read_index(str(self.folder/"index.faiss"))
-        self.metadata = pd.read_parquet(self.folder/"metadata.parquet")
+        if "weights" in self.info and weights_fingerprint(self.bundle.model) != self.info["weights"]:
+            raise ValueError(f"The index {self.folder} was built with other weights than the query model's, although both "
+                             f"are {self.bundle.identity} (the offline default's projection heads are random until "
+                             "trained). Save the model with save_checkpoint, index with that checkpoint, and query with it.")
+        metadata = pd.read_parquet(self.folder/"metadata.parquet")
+        if "product_id" not in metadata: metadata["product_id"] = np.arange(len(metadata), dtype=np.int64)  # first format
+        self._set_rows(metadata, np.load(self.folder/"embeddings.npy", mmap_mode="r"))
+        self.store = store or FaissStore.load(self.folder, self.info)
+        self.index = getattr(self.store, "index", None)  # the FAISS index, for callers that read it directly
+
+    def _set_rows(self, metadata: pd.DataFrame, embeddings: np.ndarray):
+        self.metadata, self.embeddings = metadata.reset_index(drop=True), embeddings
+        ids = self.metadata.product_id.to_numpy(np.int64)
+        self._id_order = np.argsort(ids, kind="stable")
+        self._sorted_ids = ids[self._id_order]
+        self.keywords = KeywordIndex(self.metadata)
+        self._columns = {c: self.metadata[c].to_numpy() for c in self.metadata.columns}
+
+    def rows_of(self, ids) -> np.ndarray:
+        "Return the metadata row positions of the product `ids` that are in the index, in input order."
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not len(self._sorted_ids): return np.zeros(0, np.int64)
+        positions = np.searchsorted(self._sorted_ids, ids).clip(max=len(self._sorted_ids) - 1)
+        return self._id_order[positions[self._sorted_ids[positions] == ids]]
+
+    def __len__(self): return len(self.metadata)
 
     def search_vector(self, vector: np.ndarray, k: int = 10) -> pd.DataFrame:
         "Return the `k` catalog rows closest to a normalised query vector, best first, with a `score` column."
-        scores, ids = self.index.search(np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32), k)
+        scores, ids = self.store.search(vector.reshape(1, -1), k)
         keep = ids[0] >= 0
-        return self.metadata.iloc[ids[0][keep]].assign(score=scores[0][keep]).reset_index(drop=True)
+        return self.metadata.iloc[self.rows_of(ids[0][keep])].assign(score=scores[0][keep]).reset_index(drop=True)
 
-    def search_text(self, query: str, k: int = 10) -> pd.DataFrame:
-        "Return the `k` photos that best match a text query (English or Vietnamese)."
-        if not query or not query.strip(): raise ValueError("The text query is empty; type a few words describing the shoe.")
-        return self.search_vector(encode_texts(self.bundle, [query], progress=False)[0], k)
+    def search_text(self, query: str, k: int = 10, **kwargs) -> pd.DataFrame:
+        "Return the `k` products that best match a text query (English or Vietnamese, with or without diacritics)."
+        return self.query(text=query, k=k, **kwargs)
 
-    def search_image(self, path: str | Path, k: int = 10) -> pd.DataFrame:
-        "Return the `k` photos that look most like the photo at `path`."
-        if not Path(path).is_file(): raise FileNotFoundError(f"Query photo {path} not found; check the path.")
-        return self.search_vector(encode_images(self.bundle, [str(path)], num_workers=0, progress=False)[0], k)
+    def search_image(self, image, k: int = 10, **kwargs) -> pd.DataFrame:
+        "Return the `k` products that look most like a photo (path, URL, bytes or PIL image)."
+        return self.query(image=image, k=k, **kwargs)
 
-# %% ../nbs/06_search.ipynb #95f21e5c
+    def similar(self, product_id: int, k: int = 10, **kwargs) -> pd.DataFrame:
+        "Return the `k` products that look most like product `product_id`, without the product itself."
+        return self.query(product_id=product_id, k=k, **kwargs)
+
+# %% ../nbs/06_search.ipynb #a74117ba
+def _check_query(text, image, product_id, image_weight, k, offset):
+    if text is None and image is None and product_id is None:
+        raise QueryError("No query given; send text, a photo, both, or a product id for similar products")
+    if text is not None:
+        if not str(text).strip(): raise QueryError("The text query is empty; type a few words describing the shoe.")
+        if len(text) > MAX_QUERY_CHARS: raise QueryError(f"The text query has {len(text)} characters, more than {MAX_QUERY_CHARS}; shorten it")
+    if not 0 <= image_weight <= 1: raise QueryError(f"image_weight must be between 0 and 1, not {image_weight}")
+    if not 1 <= k <= MAX_K: raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
+    if not 0 <= offset <= MAX_OFFSET: raise QueryError(f"offset must be between 0 and {MAX_OFFSET}, not {offset}")
+
+# %% ../nbs/06_search.ipynb #27b1e66c
+def _query_vector(self: ShoeSearch, text, image, product_id, image_weight) -> np.ndarray:
+    "Return the normalised query vector for text, a photo, both, or a stored product."
+    if product_id is not None:
+        rows = self.rows_of([product_id])
+        if not len(rows): raise QueryError(f"Unknown product id {product_id}; it is not in this index", 404)
+        return np.asarray(self.embeddings[rows[0]], dtype=np.float32)
+    parts = []
+    if text is not None: parts.append((1 - image_weight if image is not None else 1, encode_texts(self.bundle, [text], progress=False)[0]))
+    if image is not None:
+        photo = read_query_image(image, allow_urls=self.allow_urls)
+        parts.append((image_weight if text is not None else 1, encode_pil_images(self.bundle, [photo])[0]))
+    vector = sum(weight * v for weight, v in parts)
+    return vector / max(np.linalg.norm(vector), 1e-12)
+
+def _candidates(self: ShoeSearch, vector: np.ndarray, count: int, mask: np.ndarray | None) -> np.ndarray:
+    "Return the row positions of the `count` nearest products among rows allowed by `mask`."
+    if mask is not None and mask.sum() <= EXACT_FILTER_MAX:
+        rows = np.flatnonzero(mask)
+        scores = np.asarray(self.embeddings[rows], dtype=np.float32) @ vector
+        return rows[np.argsort(-scores)[:count]]
+    allowed = None if mask is None else self.metadata.product_id.to_numpy()[mask]
+    _, ids = self.store.search(vector.reshape(1, -1), min(count, len(self)), allowed)
+    ids = ids[0][ids[0] >= 0]
+    return self.rows_of(ids)
+
+# %% ../nbs/06_search.ipynb #3d0e9617
+class Ranking(NamedTuple):
+    "One page of ranked products as metadata row positions and their scores, best first."
+    rows: np.ndarray  # metadata row positions
+    score: np.ndarray  # vector_score + keyword_weight × keyword_score
+    vector_score: np.ndarray  # cosine between the query vector and the product's photo
+    keyword_score: np.ndarray  # IDF-weighted share of the query's folded tokens in the product's metadata
+    candidates: int  # products ranked to build this page
+
+def rank(self: ShoeSearch,
+         text: str | None = None,  # text query, Vietnamese or English, diacritics optional
+         image=None,  # query photo: path, http(s) URL, bytes or PIL image
+         product_id: int | None = None,  # product whose photo is the query ("more like this")
+         image_weight: float = 0.5,  # share of the photo in a text + photo query, 0 to 1
+         filters: dict | None = None,  # {field: value or list of values}, plus min_price/max_price
+         k: int = 10,  # results per page
+         offset: int = 0,  # results skipped before the page
+         keyword_weight: float = 0.3,  # weight of the keyword score added to the cosine
+        ) -> Ranking:
+    "Rank products for text, a photo, both, or a product id; return one page (`k` rows after `offset`)."
+    _check_query(text, image, product_id, image_weight, k, offset)
+    mask = filter_mask(self.metadata, filters)
+    vector = _query_vector(self, text, image, product_id, image_weight)
+    rows = _candidates(self, vector, offset + k + (1 if product_id is not None else 0), mask)
+    keyword = None
+    if text is not None and keyword_weight:
+        keyword = self.keywords.scores(text)
+        if mask is not None: keyword[~mask] = 0
+        matched = np.flatnonzero(keyword)
+        if len(matched) > KEYWORD_CANDIDATES:
+            matched = matched[np.argpartition(-keyword[matched], KEYWORD_CANDIDATES)[:KEYWORD_CANDIDATES]]
+        rows = np.union1d(rows, matched)
+    if product_id is not None: rows = rows[rows != self.rows_of([product_id])[0]]
+    rows = np.sort(rows)
+    cosine = np.asarray(self.embeddings[rows], dtype=np.float32) @ vector
+    keyword = np.zeros(len(rows), np.float32) if keyword is None else keyword[rows]
+    score = cosine + keyword_weight * keyword
+    page = np.lexsort((rows, -score))[offset:offset + k]  # best score first, ties by catalog order
+    return Ranking(rows[page], score[page], cosine[page], keyword[page], len(rows))
+
+def query(self: ShoeSearch, text: str | None = None, image=None, product_id: int | None = None,
+          image_weight: float = 0.5, filters: dict | None = None, k: int = 10, offset: int = 0,
+          keyword_weight: float = 0.3) -> pd.DataFrame:
+    "Return one page of products as metadata rows with `score`, `vector_score` and `keyword_score`; arguments as `rank`."
+    ranking = self.rank(text, image, product_id, image_weight, filters, k, offset, keyword_weight)
+    # built from k records, because `metadata.iloc` on a 1M-row frame of Arrow strings takes tens of ms
+    columns = [*self.metadata.columns, "score", "vector_score", "keyword_score"]
+    hits = pd.DataFrame.from_records(self.records(ranking), columns=columns)
+    hits.attrs["candidates"] = ranking.candidates
+    return hits
+
+ShoeSearch.rank, ShoeSearch.query = rank, query
+
+# %% ../nbs/06_search.ipynb #fc272b8c
+def records(self: ShoeSearch, ranking: Ranking) -> list[dict]:
+    "Return a ranking's products as dicts of metadata and scores, with NaN as None and numpy scalars as Python values."
+    out = []
+    for i, row in enumerate(ranking.rows):
+        record = {name: column[row] for name, column in self._columns.items()}
+        record.update(score=ranking.score[i], vector_score=ranking.vector_score[i], keyword_score=ranking.keyword_score[i])
+        out.append({name: _plain_value(value) for name, value in record.items()})
+    return out
+
+def _plain_value(value):
+    "Return `value` as a JSON-ready Python value: numpy scalars unwrapped, NaN as None."
+    if isinstance(value, np.generic): value = value.item()
+    if isinstance(value, float) and math.isnan(value): return None
+    return value
+
+ShoeSearch.records = records
+
+# %% ../nbs/06_search.ipynb #96b21bf1
+def add_products(self: ShoeSearch, catalog: pd.DataFrame, image_features: np.ndarray | None = None,
+                 id_col: str | None = None, num_workers: int = 2) -> np.ndarray:
+    "Embed and add the products in `catalog`; return their product ids."
+    catalog = catalog.reset_index(drop=True)
+    start = int(self.metadata.product_id.max()) + 1 if len(self) else 0
+    ids = product_ids(catalog, id_col, start)
+    existing = np.intersect1d(ids, self.metadata.product_id.to_numpy())
+    if len(existing): raise ValueError(f"Product ids {existing[:5].tolist()} are already in the index; remove them first or use new ids")
+    features = encode_images(self.bundle, catalog.image, num_workers=num_workers) if image_features is None else image_features
+    if len(features) != len(catalog): raise ValueError(f"{len(features)} feature rows for {len(catalog)} catalog rows")
+    self.store.add(ids, features)
+    self._set_rows(pd.concat([self.metadata, catalog.assign(product_id=ids)], ignore_index=True),
+                   np.concatenate([np.asarray(self.embeddings), np.asarray(features, dtype=np.float16)]))
+    return ids
+
+def remove_products(self: ShoeSearch, ids) -> int:
+    "Remove the products with these ids; raise if any id is unknown, before removing anything."
+    ids = np.asarray(list(ids), dtype=np.int64)
+    unknown = np.setdiff1d(ids, self.metadata.product_id.to_numpy())
+    if len(unknown): raise ValueError(f"Unknown product ids {unknown[:5].tolist()}; nothing was removed")
+    self.store.remove(ids)
+    keep = ~self.metadata.product_id.isin(ids).to_numpy()
+    self._set_rows(self.metadata[keep], np.asarray(self.embeddings)[keep])
+    return len(ids)
+
+def save(self: ShoeSearch, out: str | Path | None = None) -> Path:
+    "Write the index folder (to `out`, default the folder it was loaded from) atomically."
+    info = {k: v for k, v in self.info.items() if k not in ("removed", "count", "dim")}
+    self.folder = write_index_folder(out or self.folder, info, self.embeddings, self.metadata, self.store)
+    self.embeddings = np.load(self.folder/"embeddings.npy", mmap_mode="r")
+    return self.folder
+
+ShoeSearch.add_products, ShoeSearch.remove_products, ShoeSearch.save = add_products, remove_products, save
+
+# %% ../nbs/06_search.ipynb #140ab938
 @call_parse
 def clip_shoe_index(
-    catalog: str,  # catalog Parquet from clip-shoe-data (all rows are indexed)
+    catalog: str,  # catalog Parquet from clip-shoe-data, or a catalog CSV (all rows are indexed)
     out: str = "runs/index",  # index folder to write
     model: str = OFFLINE_MODEL,  # open_clip model name
     pretrained: str = None,  # pretrained tag or checkpoint path (default: the offline tower weights)
+    index_type: str = "auto",  # auto, flat, hnsw or ivfpq (auto: flat below 200k photos, hnsw below 5M)
+    id_col: str = None,  # column of whole-number product ids (default: row numbers)
+    image_col: str = "image",  # CSV only: column of photo paths
+    text_col: str = "title",  # CSV only: column of product titles
+    batch_size: int = 64,  # photos embedded per batch
 ):
     "Embed a catalog's photos and save a FAISS index folder."
     setup_logging()
-    with command_errors(): bundle, rows = create_model(model, pretrained), load_catalog(catalog)
-    folder = build_index(bundle, rows, out)
-    print(f"indexed {json.loads((folder/'info.json').read_text())['count']} photos into {folder}")
+    with command_errors():
+        bundle = create_model(model, pretrained)
+        rows = (read_catalog_csv(catalog, image_col, text_col) if str(catalog).endswith(".csv") else load_catalog(catalog))
+        folder = build_index(bundle, rows, out, index_type=index_type, id_col=id_col, batch_size=batch_size)
+    info = json.loads((folder/'info.json').read_text())
+    print(f"indexed {info['count']} photos into {folder} ({info['index']})")
 
-# %% ../nbs/06_search.ipynb #1e5635da
-def format_hits(hits: pd.DataFrame, columns=("score", "text", "subcategory", "articleType", "image")) -> str:
-    "Format search hits as a plain-text table of rank, score, text, class (where known) and photo path."
+# %% ../nbs/06_search.ipynb #210a967b
+def format_hits(hits: pd.DataFrame, columns=("score", "product_id", "text", "subcategory", "articleType", "image")) -> str:
+    "Format search hits as a plain-text table of rank, score, product id, text, class (where known) and photo path."
     table = hits[[c for c in columns if c in hits]].copy()
     table.index = range(1, len(table) + 1)
     return table.to_string(float_format=lambda v: f"{v:.3f}")
 
-# %% ../nbs/06_search.ipynb #c5535a1d
+def parse_filters(text: str | None) -> dict:
+    "Parse a JSON object or 'field=value,field=value' into a filter dict; repeated fields collect a list of values."
+    if text and text.lstrip().startswith("{"):  # JSON allows values that contain commas
+        try: filters = json.loads(text)
+        except json.JSONDecodeError as e: raise QueryError(f"Filters are not valid JSON ({e}); send an object such as {{\"Gender\": [\"Women\"]}}") from e
+        if not isinstance(filters, dict): raise QueryError("Filters must be a JSON object of field: value")
+        return filters
+    filters = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        if "=" not in part: raise QueryError(f"Filter {part!r} is not field=value, e.g. gender=women")
+        field, value = (s.strip() for s in part.split("=", 1))
+        filters.setdefault(field, []).append(value)
+    return filters
+
+# %% ../nbs/06_search.ipynb #1710a154
 @call_parse
 def clip_shoe_search(
     index: str = "runs/study/index",  # index folder written by clip-shoe-index or clip-shoe-study
-    text: str = None,  # text query, in English or Vietnamese
-    image: str = None,  # path of a query photo
+    text: str = None,  # text query, in English or Vietnamese (diacritics optional)
+    image: str = None,  # path or http(s) URL of a query photo
+    similar: int = None,  # product id: find products that look like it
+    image_weight: float = 0.5,  # share of the photo in a text + photo query, 0 to 1
+    filters: str = None,  # metadata filters as field=value pairs separated by commas, e.g. gender=Women
     k: int = 10,  # number of results
+    offset: int = 0,  # results to skip, for the next page
 ):
-    "Search an index by text or by photo and print the top-k products with their scores."
+    "Search an index by text, photo, both, or product id and print the top-k products with their scores."
     setup_logging()
-    if bool(text) == bool(image): raise SystemExit("Give exactly one of --text or --image.")
+    if not (text or image or similar is not None):
+        raise SystemExit("Give a query: exactly one of --text or --image, both for a combined query, or --similar ID.")
     with command_errors():
         search = ShoeSearch(index)
-        hits = search.search_text(text, k) if text else search.search_image(image, k)
+        hits = search.query(text=text, image=image, product_id=similar, image_weight=image_weight,
+                            filters=parse_filters(filters), k=k, offset=offset)
     print(format_hits(hits))
