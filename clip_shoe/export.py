@@ -116,7 +116,7 @@ def clip_shoe_export(
     checkpoint: str,  # open_clip checkpoint file, such as runs/finetune/model.pt
     model: str = OFFLINE_MODEL,  # open_clip model name the checkpoint belongs to
     out: str = "runs/export",  # output folder: hf/ (safetensors folder) and onnx/ (one file per tower)
-    onnx: bool = True,  # write ONNX files of both towers (--no-onnx skips them)
+    onnx: bool = True,  # write ONNX files of both towers; pass --no-onnx to skip them
 ):
     "Export a checkpoint as a Hugging Face style folder and ONNX towers, and check each against the checkpoint."
     setup_logging()

@@ -1,5 +1,4 @@
-"""The same search over a Milvus collection, for catalogs that outgrow one machine's memory or need several
-servers sharing one live index.
+"""The same search over a Milvus collection, for catalogs that outgrow one machine's memory or need several servers sharing one live index.
 
 Docs: https://clip-shoe.github.io/clip-shoe/milvus.html.md"""
 

@@ -1,5 +1,4 @@
-"""Turn scraped products, or any catalog CSV/JSONL with photos and text, into clean, deduplicated image–text pairs
-with a grouped 90/10 split, written as WebDataset shards and a Parquet manifest.
+"""Turn scraped products, or any catalog CSV/JSONL with photos and text, into clean, deduplicated image–text pairs with a grouped 90/10 split, written as WebDataset shards and a Parquet manifest.
 
 Docs: https://clip-shoe.github.io/clip-shoe/pairs.html.md"""
 

@@ -1,5 +1,4 @@
-"""Index a catalog's photos with FAISS and return the top-k products for text, photo, text + photo and
-"more like this" queries, with metadata filters and a keyword side that ignores Vietnamese diacritics.
+"""Index a catalog's photos with FAISS and return the top-k products for text, photo, text + photo and "more like this" queries, with metadata filters and a keyword side that ignores Vietnamese diacritics.
 
 Docs: https://clip-shoe.github.io/clip-shoe/search.html.md"""
 
@@ -314,7 +313,10 @@ KEYWORD_CANDIDATES = 200  # best keyword matches rescored by cosine for a text q
 def _column_for(metadata: pd.DataFrame, field: str) -> str:
     "Return the metadata column named `field`, ignoring case, or raise a `QueryError` listing the valid fields."
     names = {c.casefold(): c for c in metadata.columns if c not in ("image", "product_id")}
-    if field.casefold() not in names: raise QueryError(f"Unknown filter field {field!r}; valid fields: {', '.join(sorted(names.values()))}")
+    if field in metadata.columns and field not in ("image", "product_id"): return field  # exact name first: UT-Zappos has both
+    # `SubCategory` (its own labels) and `subcategory` (readable names)
+    if field.casefold() not in names: raise QueryError(f"Unknown filter field {field!r}; valid fields: "
+                                                        f"{', '.join(sorted(c for c in metadata.columns if c not in ('image', 'product_id')))}")
     return names[field.casefold()]
 
 def filter_mask(metadata: pd.DataFrame, filters: dict | None) -> np.ndarray | None:

@@ -135,6 +135,8 @@ def clip_shoe_serve(
     "Serve the search API and web page for an index."
     import uvicorn
     setup_logging()
-    with command_errors(): search = ShoeSearch(index)
+    with command_errors():
+        if not 0 < port < 65536: raise ValueError(f"Invalid port {port}; use a TCP port from 1 to 65535")
+        search = ShoeSearch(index)
     logger.info("serving %d products from %s on http://%s:%d", len(search), index, host, port)
     uvicorn.run(create_app(search, allow_image_urls), host=host, port=port, log_level="warning")

@@ -30,6 +30,7 @@ from fastai.data.load import DataLoader
 from fastai.learner import Learner, Metric
 from fastai.torch_core import rank_distrib
 from fastcore.script import call_parse
+from typing import Annotated  # `Annotated[..., {"opt": False}]` makes an optional positional argument
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 
@@ -534,7 +535,7 @@ def finetune(recipe: Recipe, catalog: pd.DataFrame, out: str | Path = "runs/fine
 # %% ../nbs/04b_training.ipynb #f1e9fa17
 @call_parse
 def clip_shoe_finetune(
-    catalog: str,  # catalog Parquet (clip-shoe-data) or WebDataset shards: a .tar, folder or glob; join several with commas
+    catalog: Annotated[str, {"opt": False, "nargs": "?"}] = None,  # catalog Parquet (clip-shoe-data) or WebDataset shards: a .tar, folder or glob; join several with commas
     recipe: str = "offline-unlock",  # shipped recipe name (see --list-only) or path of a recipe YAML file
     out: str = "runs/finetune",  # output folder: recipe.yaml, checkpoints/, metrics.jsonl, learning_curve.png, model.pt
     pretrained: str = None,  # override the recipe's pretrained tag or checkpoint ("none": random weights)
@@ -555,6 +556,7 @@ def clip_shoe_finetune(
         for name in list_recipes(): print(f"{name}: {load_recipe(name).source}")
         return
     with command_errors():
+        if not catalog: raise ValueError("No catalog given; pass a catalog Parquet file or WebDataset shards as the first argument")
         settings = load_recipe(recipe, pretrained=pretrained, epochs=epochs, lr=lr, batch_size=batch_size, loss=loss,
                                precision=precision, image_size=image_size, num_workers=num_workers,
                                text_fields=text_fields.split(",") if text_fields else None)
