@@ -788,6 +788,9 @@ def source_records(source: str | Path, fields: dict | None = None, format: str |
     else:
         path = data_dir(data)/"myntra-footwear"/"products.csv" if name == "myntra" else Path(source)
         if name == "myntra": fields = PRESETS["myntra"]
+        if name == "myntra" and not path.is_file():
+            raise InputError(f"Myntra footwear not found: {path} is missing. Pass --data with the folder that holds "
+                             "myntra-footwear/, or set CLIP_SHOE_DATA.")
         if not path.is_file(): raise InputError(f"Input {path} not found; pass an existing CSV or JSONL file.")
         rows, root = read_rows(path, format, counter), path.parent
         with open(path, "rb") as file: total = sum(1 for _ in file)  # lines: an estimate for CSV with quoted newlines
@@ -877,6 +880,7 @@ def clip_shoe_pairs(
     "Clean, filter, deduplicate and split image–text pairs, and write WebDataset shards, a Parquet manifest and a card."
     setup_logging()
     with command_errors():
+        if keep not in ("all", "one"): raise InputError(f"--keep must be 'all' or 'one', got {keep!r}")  # before any work
         fields = field_map(preset, image=image_col, title=title_col, description=description_col, brand=brand_col,
                            category=category_col, id=id_col, product_id=product_id_col, url=url_col)
         sizes = build_pairs(source, out, fields, format, data, image_root,
