@@ -275,11 +275,11 @@ def api_reference(modidx: dict | None = None) -> str:
     if modidx is None: modidx = importlib.import_module("clip_shoe._modidx").d
     sections = []
     for module, symbols in sorted(modidx["syms"].items()):
-        rows = []
+        rows, namespace = [], importlib.import_module(module)
         for qualname, (link, _) in sorted(symbols.items()):
             name = qualname[len(module) + 1:]
             if any(part.startswith("_") for part in name.split(".")): continue
-            obj = importlib.import_module(module)
+            obj = namespace
             for part in name.split("."): obj = getattr(obj, part, None)
             summary = (inspect.getdoc(obj) or "").split("\n")[0] if obj is not None else ""
             if "." in name: link = link.rsplit(".", 1)[0]  # nbdev gives a method an anchor only when it has its own show_doc
@@ -306,9 +306,10 @@ def clip_shoe_docs(
             if out: raise ValueError("--out applies to the nbconvert renderer; nbdev-docs writes to doc_path in pyproject.toml")
             from nbdev.quarto import nbdev_docs
             nbdev_docs.__wrapped__()
-            site = _site_config()["root"]/"_docs"
+            root = _site_config()["root"]
+            site = root/"_docs"
             # NOTE: figures/ sits outside nbs/, so Quarto does not copy it; plain `nbdev-docs` leaves the figures out.
-            shutil.copytree(_site_config()["root"]/"figures", site/"figures", dirs_exist_ok=True)
+            shutil.copytree(root/"figures", site/"figures", dirs_exist_ok=True)
         else:
             site = build_docs(out)
         print(f"Site written to {site}; open {site/'index.html'}")

@@ -787,10 +787,11 @@ def source_records(source: str | Path, fields: dict | None = None, format: str |
         total = 50_025
     else:
         path = data_dir(data)/"myntra-footwear"/"products.csv" if name == "myntra" else Path(source)
-        if name == "myntra": fields = PRESETS["myntra"]
-        if name == "myntra" and not path.is_file():
-            raise InputError(f"Myntra footwear not found: {path} is missing. Pass --data with the folder that holds "
-                             "myntra-footwear/, or set CLIP_SHOE_DATA.")
+        if name == "myntra":
+            fields = PRESETS["myntra"]
+            if not path.is_file():
+                raise InputError(f"Myntra footwear data not found: {path} is missing. Pass --data with the folder that "
+                                 "contains myntra-footwear/, or set CLIP_SHOE_DATA.")
         if not path.is_file(): raise InputError(f"Input {path} not found; pass an existing CSV or JSONL file.")
         rows, root = read_rows(path, format, counter), path.parent
         with open(path, "rb") as file: total = sum(1 for _ in file)  # lines: an estimate for CSV with quoted newlines

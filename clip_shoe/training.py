@@ -490,7 +490,7 @@ def recipe_callbacks(recipe: Recipe, out: Path, precision: str) -> list[Callback
     resumable = ResumableTraining(out/"checkpoints"/"last.pt", recipe.save_every, recipe.accumulate)
     callbacks = [*precision_callbacks(precision), SkipPlaceholderBatches(), resumable, MetricsLog(out/"metrics.jsonl", resumable),
                  SaveModelCallback(monitor=monitor, comp=np.greater, fname="best")]
-    # NOTE: with accumulation, each micro-batch's contrastive loss sees only its own batch_size negatives
+    # NOTE: with accumulation, each micro-batch's contrastive loss uses only its own batch_size negatives
     if recipe.accumulate > 1: callbacks.append(GradientAccumulation(recipe.batch_size*recipe.accumulate))
     if recipe.grad_clip: callbacks.append(GradientClip(recipe.grad_clip))
     if recipe.patience: callbacks.append(EarlyStoppingCallback(monitor=monitor, comp=np.greater, patience=recipe.patience))
@@ -510,8 +510,8 @@ def recipe_learner(recipe: Recipe, catalog: pd.DataFrame, out: str | Path = "run
     if recipe.channels_last: model.to(memory_format=torch.channels_last)
     net = ContrastiveModel(model, SIGLIP_INIT_BIAS if recipe.loss == "siglip" else None, recipe.channels_last)
     dls = recipe_dataloaders(bundle, catalog, recipe).to(device)
-    # NOTE: clip_learner uses fastai's Adam, which updates parameter by parameter in Python; for a full ViT-B/32
-    # fine-tune on a CPU it took about half of each step in one profile, and bench_finetune.py does not measure it
+    # NOTE: clip_learner uses fastai's Adam, which updates one parameter at a time in Python. In one CPU profile of a
+    # full ViT-B/32 fine-tune it took about half of each step, and bench_finetune.py does not measure that cost.
     learn = clip_learner(net, dls, model.logit_scale, out, recipe.wd, checkpoint_every_epoch=False,
                          cbs=recipe_callbacks(recipe, out, precision), loss=recipe.loss, splitter=tower_splitter)
     learn.metrics = [TextToImageRecall(recipe.recall_k)]
