@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 
-from .core import UT_ZAPPOS_URLS, atomic_path, command_errors, data_dir, download_and_extract, setup_logging
+from .core import DATA_ENV, UT_ZAPPOS_URLS, atomic_path, command_errors, data_dir, download_and_extract, setup_logging
 
 # %% auto #0
 __all__ = ['logger', 'CATALOG_COLUMNS', 'SUBCATEGORY_NAMES', 'CATEGORY_NAMES', 'GENDER_WORDS', 'HEEL_WORDS', 'CLOSURE_WORDS',
@@ -32,18 +32,22 @@ CATALOG_COLUMNS = ["image", "text", "group", "split"]  # columns every catalog h
 
 # %% ../nbs/02_dataset.ipynb #27047d9f
 def ut_zappos_root(data: str | Path | None = None, download: bool = True) -> Path:
-    "Return the UT-Zappos50K folder under the data root, downloading it when the data root is new or empty."
+    "Return the UT-Zappos50K folder under the data root, downloading it into an empty root or the default one."
+    named = bool(data or os.environ.get(DATA_ENV))  # a root the user named must exist; the default one is created
     data = data_dir(data)
     root = data/"ut-zap50k"
     if (root/"ut-zap50k-data"/"meta-data.csv").exists(): return root
     if (data/"ut-zap50k-data"/"meta-data.csv").exists():
         raise FileNotFoundError(f"{data} is the UT-Zappos50K folder itself; pass its parent folder {data.parent} "
                                 "as the data root.")
+    if named and not data.exists():
+        raise FileNotFoundError(f"Data root {data} does not exist. Fix the path (--data or {DATA_ENV}), or create the "
+                                f"folder (mkdir -p {data}) to download UT-Zappos50K into it.")
     others = [p.name for p in data.iterdir() if p.name not in ("ut-zap50k", "myntra-footwear")] if data.exists() else []
     if others or not download:
         raise FileNotFoundError(f"UT-Zappos50K not found: {root}/ut-zap50k-data/meta-data.csv is missing. Pass the "
-                                "folder that contains ut-zap50k/ as the data root (--data or CLIP_SHOE_DATA), or a new "
-                                "or empty folder to download the official release into.")
+                                "folder that contains ut-zap50k/ as the data root (--data or CLIP_SHOE_DATA), or an "
+                                "existing empty folder to download the official release into.")
     logger.warning("UT-Zappos50K not found in %s; downloading the official release (about 2 GB)", root)
     download_and_extract(UT_ZAPPOS_URLS, root)
     return root

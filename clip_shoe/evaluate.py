@@ -17,6 +17,7 @@ import unicodedata
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -35,14 +36,14 @@ from .model import OFFLINE_MODEL, ModelBundle, create_model, encode_distinct, en
 __all__ = ['logger', 'RETRIEVAL_DIRECTIONS', 'PROMPT_TEMPLATES', 'PROMPT_TEMPLATES_VI', 'TOE_WORDS_VI', 'SHOE_TEMPLATES',
            'WITH_TEMPLATES', 'ZERO_SHOT_TASKS', 'IMAGE_SUFFIXES', 'RETRIEVAL_KS', 'ZERO_SHOT_KS', 'HEADLINE',
            'LANGUAGE_METRICS', 'BASE_SEED', 'positive_ranks', 'rank_metrics', 'recall_at_k', 'bootstrap_intervals',
-           'paired_comparison', 'retrieval_ranks', 'retrieval_metrics', 'ZeroShotTask', 'task_prompts', 'prompt_texts',
-           'class_names', 'average_prompts', 'label_matrix', 'class_ranks', 'topk_accuracy', 'per_class_accuracy',
-           'confusion_matrix', 'zero_shot_task', 'zero_shot_metrics', 'cache_identity', 'embedding_cache_path',
-           'cached_embeddings', 'EvalSet', 'read_webdataset', 'load_eval_set', 'class_features', 'evaluate_set',
-           'evaluate_features', 'prompt_features', 'evaluate', 'compare_results', 'results_markdown',
-           'language_markdown', 'zero_shot_markdown', 'comparison_markdown', 'save_results', 'plot_results',
-           'plot_recall_curves', 'plot_per_class', 'plot_confusion', 'model_from_spec', 'run_evaluation',
-           'write_figures', 'clip_shoe_evaluate']
+           'paired_comparison', 'TextRows', 'text_rows', 'sample_queries', 'retrieval_ranks', 'retrieval_metrics',
+           'ZeroShotTask', 'task_prompts', 'prompt_texts', 'class_names', 'average_prompts', 'label_matrix',
+           'class_ranks', 'topk_accuracy', 'per_class_accuracy', 'confusion_matrix', 'zero_shot_task',
+           'zero_shot_metrics', 'cache_identity', 'embedding_cache_path', 'cached_embeddings', 'EvalSet',
+           'read_webdataset', 'load_eval_set', 'class_features', 'evaluate_set', 'evaluate_features', 'prompt_features',
+           'evaluate', 'compare_results', 'results_markdown', 'language_markdown', 'zero_shot_markdown',
+           'comparison_markdown', 'save_results', 'plot_results', 'plot_recall_curves', 'plot_per_class',
+           'plot_confusion', 'model_from_spec', 'run_evaluation', 'write_figures', 'clip_shoe_evaluate']
 
 # %% ../nbs/05_evaluate.ipynb #e1c54673
 logger = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def _float32_block(features) -> torch.Tensor:
 def _group_codes(query_groups, item_groups) -> tuple[np.ndarray, np.ndarray]:
     "Map query and item group ids to shared integer codes, so block comparisons are integer comparisons."
     query_groups, item_groups = np.asarray(query_groups), np.asarray(item_groups)
-    codes, _ = pd.factorize(pd.Series(np.concatenate([query_groups, item_groups]).astype(str)))
+    both = np.concatenate([query_groups, item_groups])
+    codes, _ = pd.factorize(both if both.dtype.kind in "iu" else pd.Series(both.astype(str)))
     return codes[:len(query_groups)], codes[len(query_groups):]
 
 # %% ../nbs/05_evaluate.ipynb #92b83ac7
@@ -149,25 +151,49 @@ def paired_comparison(ranks_a, ranks_b, ks=(1, 5, 10), prefix: str = "R", n_resa
                             "p": float(p_value)}
     return comparison
 
-# %% ../nbs/05_evaluate.ipynb #8a92161e
+# %% ../nbs/05_evaluate.ipynb #ba4c1d1d
+class TextRows:
+    "Per-row text features stored once per distinct text: row `i` reads `distinct[ids[i]]`, one block at a time."
+    def __init__(self, distinct, ids): self.distinct, self.ids = distinct, np.asarray(ids)
+    def __len__(self): return len(self.ids)
+    def __getitem__(self, rows): return np.asarray(self.distinct[self.ids[rows]])
+
+def text_rows(texts, embed: Callable) -> TextRows:
+    "Embed the sorted distinct `texts` with `embed` (e.g. a cached, memory-mapped encoder) and index them by row."
+    ids, distinct = pd.factorize(pd.Series(list(texts), dtype=str), sort=True)
+    return TextRows(embed(list(distinct)), ids)
+
+def sample_queries(n: int, max_queries: int | None = None, seed: int = 0) -> np.ndarray:
+    "Return the sorted positions of at most `max_queries` query rows, drawn with `seed` (all rows when None or enough)."
+    if max_queries is None or n <= max_queries: return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
+
+# %% ../nbs/05_evaluate.ipynb #8ecf041f
 RETRIEVAL_DIRECTIONS = ("text→image strict", "text→image caption-match", "image→text")  # metric name prefixes
 
-def retrieval_ranks(image_features: np.ndarray, text_features: np.ndarray, texts, **block_sizes) -> dict[str, np.ndarray]:
-    "Return the per-query ranks of each retrieval direction, for pairs given row by row."
+def retrieval_ranks(image_features: np.ndarray, text_features, texts, queries: np.ndarray | None = None,
+                    **block_sizes) -> dict[str, np.ndarray]:
+    "Return the per-query ranks of each retrieval direction, for pairs given row by row; `queries` picks query rows."
     rows = np.arange(len(texts))
     text_ids, unique_texts = pd.factorize(pd.Series(list(texts), dtype=str))
-    first_row = pd.Series(rows).groupby(text_ids).first().to_numpy()
-    return {"text→image strict": positive_ranks(text_features, image_features, rows, rows, **block_sizes),
-            "text→image caption-match": positive_ranks(text_features, image_features, text_ids, text_ids, **block_sizes),
-            "image→text": positive_ranks(image_features, text_features[first_row], text_ids,
-                                         np.arange(len(unique_texts)), **block_sizes)}
+    if queries is None: query_texts, query_images = text_features, image_features
+    else: query_texts, query_images = text_features[queries], np.asarray(image_features[queries])
+    queries = rows if queries is None else queries
+    if isinstance(text_features, TextRows):  # the gallery of distinct texts is the distinct array itself
+        gallery, gallery_ids = text_features.distinct, np.empty(len(text_features.distinct), np.int64)
+        gallery_ids[text_features.ids] = text_ids
+    else:
+        gallery, gallery_ids = text_features[pd.Series(rows).groupby(text_ids).first().to_numpy()], np.arange(len(unique_texts))
+    return {"text→image strict": positive_ranks(query_texts, image_features, queries, rows, **block_sizes),
+            "text→image caption-match": positive_ranks(query_texts, image_features, text_ids[queries], text_ids, **block_sizes),
+            "image→text": positive_ranks(query_images, gallery, text_ids[queries], gallery_ids, **block_sizes)}
 
 def retrieval_metrics(image_features: np.ndarray, text_features: np.ndarray, texts, ks=(1, 5, 10)) -> dict[str, float]:
     "Return text→image strict and caption-match R@k, MRR and median rank, and the same for image→text."
     return {f"{direction} {name}": value for direction, ranks in retrieval_ranks(image_features, text_features, texts).items()
             for name, value in rank_metrics(ranks, ks).items()}
 
-# %% ../nbs/05_evaluate.ipynb #5793d786
+# %% ../nbs/05_evaluate.ipynb #c9d7f81c
 # NOTE: the SubCategory templates were compared on the UT-Zappos test split as well as on the validation slice, so
 # the zero-shot SubCategory accuracies they give may be slightly optimistic.
 PROMPT_TEMPLATES = ("{}", "a photo of {}", "a pair of {}", "women's {}", "men's {}")  # the class name fills the braces
@@ -186,7 +212,7 @@ class ZeroShotTask:
     @property
     def classes(self) -> list[str]: return list(self.names)
 
-# %% ../nbs/05_evaluate.ipynb #fa2a1dca
+# %% ../nbs/05_evaluate.ipynb #ad7226c4
 def _value_names(values, english: dict, vietnamese: dict) -> dict:
     return {v: (english.get(v, v.lower()), vietnamese[v]) for v in values}
 
@@ -212,7 +238,7 @@ ZERO_SHOT_TASKS = [
                  WITH_TEMPLATES),
 ]  # the attributes evaluated, in table order
 
-# %% ../nbs/05_evaluate.ipynb #b2d8b28a
+# %% ../nbs/05_evaluate.ipynb #a6c2f236
 def task_prompts(task: ZeroShotTask, language: str = "en", single: bool = False) -> list[str]:
     "Return the prompts of a task, class by class and template by template; `single` keeps the first template."
     position = {"en": 0, "vi": 1}[language]
@@ -232,7 +258,7 @@ def average_prompts(prompt_features: np.ndarray, n_templates: int = len(PROMPT_T
     per_class = prompt_features.reshape(-1, n_templates, prompt_features.shape[-1]).mean(1)
     return per_class/np.linalg.norm(per_class, axis=1, keepdims=True)
 
-# %% ../nbs/05_evaluate.ipynb #6fd5155d
+# %% ../nbs/05_evaluate.ipynb #316b0e4b
 def label_matrix(values, classes) -> np.ndarray:
     "Mark, for each row's `;`-joined values, which of `classes` it has (rows × classes, bool)."
     position = {c: i for i, c in enumerate(classes)}
@@ -252,7 +278,7 @@ def topk_accuracy(scores: np.ndarray, labels, ks=(1, 3, 5)) -> dict[str, float]:
     one_hot = np.eye(scores.shape[1], dtype=bool)[np.asarray(labels)]
     return {f"Acc@{k}": float(100*(class_ranks(scores, one_hot) < k).mean()) for k in ks}
 
-# %% ../nbs/05_evaluate.ipynb #99c50d0d
+# %% ../nbs/05_evaluate.ipynb #3e4c8471
 def per_class_accuracy(scores: np.ndarray, labels: np.ndarray, classes) -> dict[str, float]:
     "Return, for each class, the Acc@1 in percent of the rows that have it (NaN for a class with no rows)."
     correct = class_ranks(scores, labels) == 0
@@ -265,7 +291,7 @@ def confusion_matrix(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     np.add.at(counts, (labels.argmax(1), scores.argmax(1)), 1)
     return counts
 
-# %% ../nbs/05_evaluate.ipynb #73ab56ab
+# %% ../nbs/05_evaluate.ipynb #70ae784e
 def zero_shot_task(image_features: np.ndarray, class_features: np.ndarray, rows: pd.DataFrame, task: ZeroShotTask,
                    ks=(1, 3, 5)) -> dict:
     "Score photos against one task's class features; return the kept rows' ranks, Acc@k, macro Acc@1, per-class Acc@1."
@@ -293,7 +319,7 @@ def _category_scores(scores: np.ndarray, labels: np.ndarray):
     category_scores = np.stack([scores[:, m].max(1) for m in members], 1)
     return category_scores, (labels.astype(int) @ members.T.astype(int)) > 0
 
-# %% ../nbs/05_evaluate.ipynb #d8ba45af
+# %% ../nbs/05_evaluate.ipynb #5b83f4b6
 def zero_shot_metrics(image_features: np.ndarray, prompt_features: np.ndarray, subcategories, categories,
                       ks=(1, 3, 5)) -> dict[str, float]:
     "Return SubCategory and Category Acc@k from photo features and the features of the 21 subcategory prompts."
@@ -306,7 +332,7 @@ def zero_shot_metrics(image_features: np.ndarray, prompt_features: np.ndarray, s
                     if k.startswith("Acc")})
     return metrics
 
-# %% ../nbs/05_evaluate.ipynb #4f631859
+# %% ../nbs/05_evaluate.ipynb #0061a634
 _base_towers: dict = {}
 
 def _frozen_offline_base(bundle: ModelBundle) -> ModelBundle | None:
@@ -330,7 +356,7 @@ def _embed_chunk(bundle: ModelBundle, items: list, kind: str, base: ModelBundle 
     if kind == "image": return encode_images(bundle, items, num_workers=num_workers, progress=False)
     return encode_texts(bundle, items, progress=False)
 
-# %% ../nbs/05_evaluate.ipynb #13b7f344
+# %% ../nbs/05_evaluate.ipynb #798db90f
 _weight_digests = weakref.WeakKeyDictionary()  # model -> digest of its weights, computed once per model object
 
 def cache_identity(bundle: ModelBundle) -> str:
@@ -369,13 +395,19 @@ def cached_embeddings(bundle: ModelBundle, items, kind: str, folder: str | Path 
         array = _embed_chunk(bundle, items[start:start + chunk_size], kind, base, feature_dir, num_workers)
         with atomic_path(part) as tmp:
             with open(tmp, "wb") as f: np.save(f, array.astype(np.float16))
-    with atomic_path(final) as tmp:
-        with open(tmp, "wb") as f: np.save(f, np.concatenate([np.load(parts/f"{n:05d}.npy") for n in range(len(starts))]))
+    with atomic_path(final) as tmp:  # copied part by part, so memory holds one part, not the whole set
+        if not len(starts): np.save(tmp, np.zeros((0, 0), np.float16))
+        else:
+            width = np.load(parts/"00000.npy", mmap_mode="r").shape[1]
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(items), width))
+            for n, start in enumerate(starts): array[start:start + chunk_size] = np.load(parts/f"{n:05d}.npy")
+            array.flush()
+            del array
     for part in parts.iterdir(): part.unlink()
     parts.rmdir()
     return np.load(final, mmap_mode="r")
 
-# %% ../nbs/05_evaluate.ipynb #7dce2335
+# %% ../nbs/05_evaluate.ipynb #fe0617de
 @dataclass
 class EvalSet:
     "Photos and their texts to evaluate on."
@@ -385,7 +417,7 @@ class EvalSet:
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")  # WebDataset members read as the photo of a pair
 
-# %% ../nbs/05_evaluate.ipynb #8171d010
+# %% ../nbs/05_evaluate.ipynb #9bf5aeaf
 def _shard_files(spec: str) -> list[Path]:
     "List the `.tar` shards named by a file, a folder or a glob."
     shards = sorted(Path(spec).glob("*.tar")) if Path(spec).is_dir() else sorted(map(Path, glob.glob(spec)))
@@ -424,7 +456,7 @@ def _extract_shard(shard: Path, tmp: Path, target: Path):
     pd.DataFrame({"image": [photos[k] for k in paired], "text": [texts[k] for k in paired], "key": paired,
                   "shard": shard.name}).to_parquet(tmp/"pairs.parquet")
 
-# %% ../nbs/05_evaluate.ipynb #991028e6
+# %% ../nbs/05_evaluate.ipynb #a0918f02
 def _test_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.split == "test"].reset_index(drop=True) if "split" in rows else rows
 
@@ -445,7 +477,7 @@ def load_eval_set(spec: str, data: str | Path | None = None, image_col: str = "i
     languages = {"en": "text", "vi": "text_vi"} if "text_vi" in rows else {"en": "text"}
     return EvalSet(name, rows, languages)
 
-# %% ../nbs/05_evaluate.ipynb #bc420386
+# %% ../nbs/05_evaluate.ipynb #1d92eaa3
 RETRIEVAL_KS, ZERO_SHOT_KS = (1, 5, 10), (1, 3, 5)  # k values reported for retrieval and for classification
 
 def _suffix(language: str, single: bool = False) -> str:
@@ -467,7 +499,7 @@ def _add_family(result: dict, family: str, suffix: str, ranks: np.ndarray, ks, p
             if _reported(prefix, name): result["ci"][f"{family} {name}{suffix}"] = interval
     result["ranks"][(family, suffix)] = (ranks, ks, prefix)
 
-# %% ../nbs/05_evaluate.ipynb #2307e3b7
+# %% ../nbs/05_evaluate.ipynb #e085ba4b
 def class_features(bundle: ModelBundle, task: ZeroShotTask, language: str = "en", single: bool = False,
                    folder=None, feature_dir=None) -> np.ndarray:
     "Embed a task's prompts and return one averaged, normalised feature per class."
@@ -493,30 +525,31 @@ def _zero_shot(result: dict, bundle, image_features, rows, n_resamples, seed, fo
                 result["confusion"][f"SubCategory{suffix}"] = scored["confusion"].tolist()
                 _add_family(result, "Category", suffix, scored["category_ranks"], (1, 3), "Acc", n_resamples, seed)
 
-# %% ../nbs/05_evaluate.ipynb #c24d5369
+# %% ../nbs/05_evaluate.ipynb #304915c8
 def evaluate_set(bundle: ModelBundle, eval_set: EvalSet, label: str | None = None, n_resamples: int = 1000,
-                 seed: int = 0, num_workers: int = 2, folder=None, feature_dir=None) -> dict:
+                 seed: int = 0, num_workers: int = 2, folder=None, feature_dir=None, max_queries: int | None = None) -> dict:
     "Evaluate one model on one set; return a result row with metrics, intervals, curves, per-class figures and ranks."
     rows = eval_set.rows
+    queries = sample_queries(len(rows), max_queries, seed)
     result = {"model": label or bundle.identity, "identity": bundle.identity, "data": eval_set.name, "n": len(rows),
-              "metrics": {}, "ci": {}, "curves": {}, "per_class": {}, "class_n": {}, "confusion": {}, "zero_shot_n": {},
-              "ranks": {}}
+              "queries": len(queries), "metrics": {}, "ci": {}, "curves": {}, "per_class": {}, "class_n": {},
+              "confusion": {}, "zero_shot_n": {}, "ranks": {}}
     image_features = cached_embeddings(bundle, rows.image, "image", folder, num_workers=num_workers,
                                        feature_dir=feature_dir)
     for language, column in eval_set.languages.items():
         texts = rows[column].astype(str)
-        # NOTE: the per-row text features are held in memory, at 1 KiB a row (float16, 512 dimensions).
-        # That is 800 MB for 800k pairs. Photo features stay memory-mapped.
-        text_features = encode_distinct(texts, lambda distinct: np.asarray(
-            cached_embeddings(bundle, distinct, "text", folder, feature_dir=feature_dir)))
-        for direction, ranks in retrieval_ranks(image_features, text_features, texts).items():
+        # photo and distinct-text features stay memory-mapped; blocks of them are read as the ranks are computed
+        text_features = text_rows(texts, lambda distinct: cached_embeddings(bundle, distinct, "text", folder,
+                                                                           feature_dir=feature_dir))
+        ranked = retrieval_ranks(image_features, text_features, texts, None if len(queries) == len(rows) else queries)
+        for direction, ranks in ranked.items():
             _add_family(result, direction, _suffix(language), ranks, RETRIEVAL_KS, "R", n_resamples, seed)
             result["curves"][f"{direction}{_suffix(language)}"] = [float(100*(ranks < k).mean()) for k in range(1, 51)]
     if "subcategory" in rows:
         _zero_shot(result, bundle, image_features, rows, n_resamples, seed, folder, feature_dir)
     return result
 
-# %% ../nbs/05_evaluate.ipynb #fcfdfc38
+# %% ../nbs/05_evaluate.ipynb #de114605
 def evaluate_features(image_features, text_features, rows: pd.DataFrame, prompt_features=None) -> dict[str, float]:
     "Return retrieval metrics, plus zero-shot accuracy when `prompt_features` and subcategory labels are given."
     results = retrieval_metrics(image_features, text_features, rows.text)
@@ -534,7 +567,7 @@ def evaluate(bundle: ModelBundle, rows: pd.DataFrame, num_workers: int = 2) -> d
     text_features = encode_distinct(rows.text, lambda texts: encode_texts(bundle, texts))
     return evaluate_features(image_features, text_features, rows, prompt_features(bundle))
 
-# %% ../nbs/05_evaluate.ipynb #78f02f55
+# %% ../nbs/05_evaluate.ipynb #d2a63e54
 def compare_results(results: list[dict], n_resamples: int = 1000, seed: int = 0) -> list[dict]:
     "Compare every model with the first one evaluated on the same set, metric family by family."
     comparisons = []
@@ -550,7 +583,7 @@ def compare_results(results: list[dict], n_resamples: int = 1000, seed: int = 0)
                                         "metric": f"{family} {name}{suffix}", **figures, "resamples": n_resamples})
     return comparisons
 
-# %% ../nbs/05_evaluate.ipynb #afd371da
+# %% ../nbs/05_evaluate.ipynb #dca19c30
 HEADLINE = ["SubCategory Acc@1", "Category Acc@1", "text→image caption-match R@10", "text→image strict R@10",
             "image→text R@10"]  # metrics shown in the Markdown table and the figure, in this order
 
@@ -570,7 +603,7 @@ def results_markdown(results: list[dict], metrics=None) -> str:
         lines.append(f"| {r['model']} | {r['data']} | " + " | ".join(_cell(r, m) for m in metrics) + " |")
     return "\n".join(lines) + "\n"
 
-# %% ../nbs/05_evaluate.ipynb #52097419
+# %% ../nbs/05_evaluate.ipynb #80575777
 LANGUAGE_METRICS = ["text→image caption-match R@10", "text→image strict R@10", "image→text R@10",
                     "text→image caption-match MRR", "SubCategory Acc@1"]  # compared across query languages
 
@@ -611,7 +644,7 @@ def comparison_markdown(comparisons: list[dict], metrics=None) -> str:
                      f"{c['difference']:+.1f} ({c['ci'][0]:+.1f} to {c['ci'][1]:+.1f}) | {p_value} |")
     return "\n".join(lines) + "\n"
 
-# %% ../nbs/05_evaluate.ipynb #5579c509
+# %% ../nbs/05_evaluate.ipynb #52e9697b
 def save_results(results: list[dict], out: str | Path, comparisons: list[dict] | None = None,
                  command: str | None = None) -> dict[str, Path]:
     "Write result rows (without per-query ranks) to `out/results.json`, comparisons and tables beside it, atomically."
@@ -632,7 +665,7 @@ def save_results(results: list[dict], out: str | Path, comparisons: list[dict] |
     with atomic_path(out/"results.md") as tmp: tmp.write_text("".join(sections))
     return written
 
-# %% ../nbs/05_evaluate.ipynb #0f5a8144
+# %% ../nbs/05_evaluate.ipynb #9d490f5a
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -659,7 +692,7 @@ def plot_results(results: list[dict], path: str | Path, metrics=None) -> Path:
     fig.tight_layout()
     return _save_figure(fig, path)
 
-# %% ../nbs/05_evaluate.ipynb #511bce31
+# %% ../nbs/05_evaluate.ipynb #9d84d90c
 def plot_recall_curves(results: list[dict], path: str | Path) -> Path:
     "Plot R@k for k = 1..50 of every model, one panel per (set, retrieval direction, language)."
     plt = _pyplot()
@@ -711,7 +744,7 @@ def plot_confusion(result: dict, path: str | Path, family: str = "SubCategory") 
     fig.tight_layout()
     return _save_figure(fig, path)
 
-# %% ../nbs/05_evaluate.ipynb #c156a979
+# %% ../nbs/05_evaluate.ipynb #63a1b50b
 BASE_SEED = 42  # seed before building `base`: the study's default seed, so its random heads are the study's base model
 
 def model_from_spec(spec: str, default_name: str = OFFLINE_MODEL) -> ModelBundle:
@@ -729,11 +762,11 @@ def model_from_spec(spec: str, default_name: str = OFFLINE_MODEL) -> ModelBundle
     name, _, pretrained = spec.partition(":")
     return create_model(name, pretrained or None)
 
-# %% ../nbs/05_evaluate.ipynb #d1cfd888
+# %% ../nbs/05_evaluate.ipynb #8475db9a
 def run_evaluation(models: list[str], sets: list[str], out: str | Path = "runs/evaluate", figures: str | Path = "figures",
                    labels: list[str] | None = None, data=None, image_col: str = "image", text_col: str = "title",
                    limit: int | None = None, n_resamples: int = 1000, num_workers: int = 2, cache=None,
-                   feature_dir=None, command: str | None = None) -> list[dict]:
+                   feature_dir=None, command: str | None = None, max_queries: int | None = None) -> list[dict]:
     "Evaluate each model on each set, compare them, and write JSON, Markdown and figures."
     if labels and len(labels) != len(models):
         raise ValueError(f"Got {len(labels)} labels for {len(models)} models; pass one label per model, in order.")
@@ -744,7 +777,8 @@ def run_evaluation(models: list[str], sets: list[str], out: str | Path = "runs/e
         for eval_set in eval_sets:
             logger.info("evaluating %s on %d rows of %s", bundle.identity, len(eval_set.rows), eval_set.name)
             results.append(evaluate_set(bundle, eval_set, labels[n] if labels else None, n_resamples,
-                                        num_workers=num_workers, folder=cache, feature_dir=feature_dir))
+                                        num_workers=num_workers, folder=cache, feature_dir=feature_dir,
+                                        max_queries=max_queries))
     comparisons = compare_results(results, n_resamples)
     save_results(results, out, comparisons, command)
     write_figures(results, figures)
@@ -760,7 +794,7 @@ def write_figures(results: list[dict], figures: str | Path) -> list[Path]:
                     plot_confusion(with_classes[-1], figures/"eval_confusion.png")]
     return written
 
-# %% ../nbs/05_evaluate.ipynb #b5ad7f59
+# %% ../nbs/05_evaluate.ipynb #fa54257c
 @call_parse
 def clip_shoe_evaluate(
     catalog: str,  # sets separated by commas: ut-zappos, myntra, a catalog .parquet (its test rows), a .csv, or WebDataset shards (.tar, folder or glob)
@@ -773,6 +807,7 @@ def clip_shoe_evaluate(
     out: str = "runs/evaluate",  # folder for results.json, comparisons.json and results.md
     figures: str = None,  # folder for the eval_*.png figures (default: --out)
     limit: int = None,  # evaluate a seeded sample of this many rows of each set (default: all rows)
+    max_queries: int = None,  # rank a seeded sample of this many query rows against the whole set (default: every row)
     resamples: int = 1000,  # bootstrap resamples for the 95% intervals and the paired comparisons (0: none)
     data: str = None,  # data root holding ut-zap50k/ and myntra-footwear/ (default: $CLIP_SHOE_DATA)
     cache: str = None,  # embedding cache folder (default: the clip_shoe cache folder's embeddings/)
@@ -786,5 +821,6 @@ def clip_shoe_evaluate(
     command = "clip-shoe-evaluate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with command_errors():
         results = run_evaluation(specs, catalog.split(","), out, figures or out, label.split(",") if label else None,
-                                 data, image_col, text_col, limit, resamples, cache=cache, command=command)
+                                 data, image_col, text_col, limit, resamples, cache=cache, command=command,
+                                 max_queries=max_queries)
     print(results_markdown(results))

@@ -33,6 +33,7 @@ import imagehash
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasketch import MinHash
 from fastcore.script import call_parse
@@ -55,8 +56,9 @@ __all__ = ['logger', 'SHOP_SPAM_PATTERNS', 'CLIP_TEXT_TOKENS', 'DEFAULT_LANGUAGE
            'useful_sentences', 'pair_text', 'shoe_words', 'shoe_relevance', 'count_objects', 'PhotoRejected',
            'check_photo', 'text_band_keys', 'photo_hashes', 'phash_distance_bits', 'decode_line', 'InputError',
            'read_rows', 'check_field_map', 'image_locations', 'map_fields', 'expand_images', 'ut_zappos_rows',
-           'process_record', 'process_chunk', 'process_records', 'duplicate_groups', 'assign_groups', 'storage_bytes',
-           'write_manifest_and_shards', 'dataset_card', 'source_records', 'build_pairs', 'field_map', 'clip_shoe_pairs']
+           'process_record', 'process_chunk', 'process_records', 'group_arrays', 'duplicate_groups', 'assign_groups',
+           'storage_bytes', 'write_manifest_and_shards', 'dataset_card', 'source_records', 'build_pairs', 'field_map',
+           'clip_shoe_pairs']
 
 # %% ../nbs/02b_pairs.ipynb #62ca656c
 logger = logging.getLogger(__name__)
@@ -568,58 +570,110 @@ def _phash_edges(phash: np.ndarray, distance: int, max_run: int = 5000, block: i
     if not sources: return np.array([], int), np.array([], int)
     return np.concatenate(sources), np.concatenate(targets)
 
-# %% ../nbs/02b_pairs.ipynb #2418ab56
-def duplicate_groups(kept: pd.DataFrame, phash_distance: int = 10) -> np.ndarray:
-    "Return, for each kept record, the position of the first record of its duplicate group."
-    n = len(kept)
-    phash = np.stack(kept.phash.to_numpy()).astype(np.int64) if n else np.zeros((0, PHASH_WORDS), np.int64)
-    edges = [_equal_edges(kept.sha1.to_numpy()), _phash_edges(phash, phash_distance)]
-    bands = np.stack(kept.bands.to_numpy()) if n else np.zeros((0, MINHASH_BANDS), np.int64)
+# %% ../nbs/02b_pairs.ipynb #260d9984
+def group_arrays(sha1: np.ndarray, phash: np.ndarray, bands: np.ndarray, product_codes: np.ndarray,
+                 phash_distance: int = 10) -> np.ndarray:
+    "Return the position of each record's first group member, from arrays of hashes and product codes (-1: none)."
+    n = len(sha1)
+    edges = [_equal_edges(sha1), _phash_edges(phash, phash_distance)]
     edges += [_equal_edges(bands[:, band]) for band in range(bands.shape[1])]
-    with_product = kept.product_id.to_numpy() != ""
-    if with_product.any():
-        positions = np.flatnonzero(with_product)
-        product_codes = pd.factorize(kept.product_id.to_numpy()[with_product])[0]
-        sources, targets = _equal_edges(product_codes)
+    positions = np.flatnonzero(product_codes >= 0)
+    if len(positions):
+        sources, targets = _equal_edges(product_codes[positions])
         edges.append((positions[sources], positions[targets]))
     sources = np.concatenate([e[0] for e in edges]).astype(np.int64)
     targets = np.concatenate([e[1] for e in edges]).astype(np.int64)
     graph = coo_matrix((np.ones(len(sources), np.int8), (sources, targets)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
-    first = pd.Series(np.arange(n)).groupby(labels).transform("min").to_numpy()
-    return first
+    _, first_of_label = np.unique(labels, return_index=True)  # labels run from 0; return_index gives first positions
+    return first_of_label[labels]
 
-# %% ../nbs/02b_pairs.ipynb #cb181151
+def duplicate_groups(kept: pd.DataFrame, phash_distance: int = 10) -> np.ndarray:
+    "Return, for each kept record (a table with sha1, phash, bands and product_id), the position of the first record of its group."
+    n = len(kept)
+    phash = np.stack(kept.phash.to_numpy()).astype(np.int64) if n else np.zeros((0, PHASH_WORDS), np.int64)
+    bands = np.stack(kept.bands.to_numpy()).astype(np.int64) if n else np.zeros((0, MINHASH_BANDS), np.int64)
+    products = kept.product_id.to_numpy().astype(str)
+    codes = np.where(products != "", pd.factorize(products)[0], -1)
+    return group_arrays(kept.sha1.to_numpy(), phash, bands, codes, phash_distance)
+
+# %% ../nbs/02b_pairs.ipynb #7081ac64
+def _kept_arrays(parts: list[Path]) -> dict:
+    "Read the grouping columns of the records that pass 1 kept as flat arrays, with no Python object per record."
+    columns = ["row", "id", "sha1", "phash", "bands", "text_hash", "product_id", "drop_step"]
+    pieces = {name: [] for name in ("row", "id", "sha1", "phash", "bands", "text_hash", "product")}
+    for part in parts:
+        table = pq.read_table(part, columns=columns)
+        table = table.filter(pc.equal(table["drop_step"], ""))
+        for name in ("row", "sha1", "text_hash"): pieces[name].append(table[name].to_numpy())
+        pieces["id"].append(table["id"].combine_chunks())
+        for name, words in (("phash", PHASH_WORDS), ("bands", MINHASH_BANDS)):
+            pieces[name].append(table[name].combine_chunks().flatten().to_numpy().reshape(-1, words))
+        products = table["product_id"].to_numpy(zero_copy_only=False)  # one part's strings at a time
+        pieces["product"].append(np.where(products != "", pd.util.hash_array(products.astype(object)).view(np.int64), 0))
+    arrays = {name: np.concatenate(values) if values else np.zeros(0, np.int64) for name, values in pieces.items()
+              if name != "id"}
+    for name, words in (("phash", PHASH_WORDS), ("bands", MINHASH_BANDS)):
+        if not pieces[name]: arrays[name] = np.zeros((0, words), np.int64)
+    arrays["id"] = pa.concat_arrays(pieces["id"]) if pieces["id"] else pa.array([], pa.string())
+    return arrays
+
+def _group_names(ids: pa.Array, rows: np.ndarray, positions: np.ndarray) -> pa.Array:
+    "Return the group name of the records at `positions`: their id, or their row number when the id is empty."
+    names = ids.take(pa.array(positions, pa.int64()))
+    return pc.if_else(pc.equal(names, ""), pc.cast(pa.array(rows[positions]), pa.string()), names)
+
+def _test_groups(names: pa.Array, test_fraction: float, seed: int) -> pa.Array:
+    "Draw the test groups from distinct group names exactly as `grouped_split` does, holding names as Arrow strings."
+    if not 0 < test_fraction < 1: raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    unique = pc.unique(names)
+    unique = unique.take(pc.sort_indices(unique))  # UTF-8 byte order is code point order, as Python sorts
+    n_test = max(1, round(len(unique)*test_fraction))
+    return unique.take(pa.array(np.random.default_rng(seed).choice(len(unique), n_test, replace=False)))
+
 def assign_groups(parts: list[Path], out: str | Path, test_fraction: float = 0.1, seed: int = 42,
-                  phash_distance: int = 10, keep: str = "all") -> Path:
+                  phash_distance: int = 10, keep: str = "all", block: int = 65_536) -> Path:
     "Run pass 2: group the kept records of `parts`, drop exact duplicates (and, with keep='one', the rest of each group), split by group."
     if keep not in ("all", "one"): raise InputError(f"keep must be 'all' or 'one', got {keep!r}")
-    # NOTE: this pass and the next hold a few columns of every kept record in memory. In the benchmark the main process
-    # grew by about 2 KB a record (0.83 GiB at 20k records, 0.99 GiB at 100k), so its memory grows with the input.
-    columns = ["row", "id", "sha1", "phash", "bands", "text_hash", "product_id", "drop_step"]
-    table = pd.concat([pq.read_table(p, columns=columns).to_pandas() for p in parts], ignore_index=True)
-    kept = table[table.drop_step == ""].reset_index(drop=True)
-    first = duplicate_groups(kept, phash_distance)
-    kept["group"] = kept.id.where(kept.id != "", kept.row.astype(str)).to_numpy()[first]
-    kept["drop_step"], kept["drop_reason"] = "", ""
-    exact = kept.duplicated(["sha1", "text_hash"]).to_numpy()
-    kept.loc[exact, "drop_reason"] = "exact duplicate of an earlier pair"
-    if keep == "one":
-        later = (first != np.arange(len(kept))) & ~exact
-        kept.loc[later, "drop_reason"] = "near duplicate in group " + kept.group[later]
-    kept.loc[kept.drop_reason != "", "drop_step"] = "duplicates"
-    kept["split"] = np.where(grouped_split(kept.group, test_fraction, seed), "test", "train") if len(kept) else []
-    remaining = kept[kept.drop_step == ""]
-    test_share = (remaining.split == "test").mean() if len(remaining) else test_fraction
-    if abs(test_share - test_fraction) > 0.05:
-        logger.warning("The test side has %.0f%% of the pairs instead of %.0f%%, because the duplicate groups are few or "
-                       "large (largest: %d pairs)", 100*test_share, 100*test_fraction, remaining.group.value_counts().max())
+    # NOTE: this pass grows with the input, by about 150 bytes per kept record (hashes, row numbers and ids as flat
+    # arrays). Per-record Python objects are made and written one block at a time.
+    kept = _kept_arrays(parts)
+    n = len(kept["row"])
+    codes = np.where(kept["product"] != 0, pd.factorize(kept["product"])[0], -1) if n else np.zeros(0, np.int64)
+    first = group_arrays(kept["sha1"], kept["phash"], kept["bands"], codes, phash_distance)
+    exact = pd.DataFrame({"sha1": kept["sha1"], "text": kept["text_hash"]}).duplicated().to_numpy()
+    dropped = exact | ((first != np.arange(n)) if keep == "one" else False)
+    representatives = np.unique(first)
+    representative_names = _group_names(kept["id"], kept["row"], representatives)
+    is_test = np.zeros(n, bool)
+    if n:
+        test_names = _test_groups(representative_names, test_fraction, seed)
+        test_representatives = pc.is_in(representative_names, value_set=test_names).to_numpy(zero_copy_only=False)
+        is_test = test_representatives[np.searchsorted(representatives, first)]
+        remaining = ~dropped
+        test_share = is_test[remaining].mean() if remaining.any() else test_fraction
+        if abs(test_share - test_fraction) > 0.05:
+            logger.warning("The test side has %.0f%% of the pairs instead of %.0f%%, because the duplicate groups are few "
+                           "or large (largest: %d pairs)", 100*test_share, 100*test_fraction,
+                           np.bincount(first[remaining]).max())
+    schema = pa.schema([("row", pa.int64()), ("group", pa.string()), ("split", pa.string()), ("drop_step", pa.string()),
+                        ("drop_reason", pa.string())])
+    order = np.argsort(kept["row"], kind="stable")  # rows ascending, so pass 3 reads one part's rows by range
     path = Path(out)/"groups.parquet"
-    with atomic_path(path) as tmp:
-        kept[["row", "group", "split", "drop_step", "drop_reason"]].to_parquet(tmp, index=False)
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for start in range(0, n, block):
+            at = order[start:start + block]
+            names = _group_names(kept["id"], kept["row"], first[at]).to_numpy(zero_copy_only=False).astype(object)
+            reasons = np.full(len(at), "", object)
+            if keep == "one": reasons[first[at] != at] = "near duplicate in group " + names[first[at] != at]
+            reasons[exact[at]] = "exact duplicate of an earlier pair"
+            writer.write_table(pa.table({"row": kept["row"][at], "group": names, "split": np.where(is_test[at], "test", "train"),
+                                         "drop_step": np.where(dropped[at], "duplicates", ""), "drop_reason": reasons},
+                                        schema=schema), row_group_size=16_384)
+        if n == 0: writer.write_table(schema.empty_table())
     return path
 
-# %% ../nbs/02b_pairs.ipynb #6bf7f13d
+# %% ../nbs/02b_pairs.ipynb #0437930f
 def storage_bytes(path: str, resize: int | None = None, quality: int = 90) -> bytes:
     "Return a photo's bytes for a shard: the original RGB JPEG, or an RGB JPEG re-encoded (and resized) from it."
     data = Path(path).read_bytes()
@@ -631,7 +685,7 @@ def storage_bytes(path: str, resize: int | None = None, quality: int = 90) -> by
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
-# %% ../nbs/02b_pairs.ipynb #10acb602
+# %% ../nbs/02b_pairs.ipynb #c0572003
 SAMPLE_FIELDS = ["id", "title", "description", "brand", "category", "product_id", "url", "language", "group"]
 
 class _ShardWriter:
@@ -673,7 +727,6 @@ def write_manifest_and_shards(parts: list[Path], groups: Path, out: str | Path, 
                               resize: int | None = None, progress: bool = True) -> dict:
     "Run pass 3: join parts and groups into `manifest.parquet` and write the kept pairs to WebDataset shards."
     out = Path(out)
-    grouped = pd.read_parquet(groups).set_index("row")
     counts, shard_counts = Counter(), Counter()
     writers = {"train": _ShardWriter(out), "test": _ShardWriter(out)}
     schema = MANIFEST_SCHEMA
@@ -681,7 +734,9 @@ def write_manifest_and_shards(parts: list[Path], groups: Path, out: str | Path, 
     with atomic_path(out/"manifest.parquet") as manifest_path, pq.ParquetWriter(manifest_path, schema) as manifest:
         try:
             for part in tqdm(parts, desc="shards", unit="part", disable=not progress, mininterval=2):
-                df = _join_groups(pq.read_table(part).to_pandas(), grouped)
+                df = pq.read_table(part).to_pandas()
+                rows = [("row", ">=", int(df.row.min())), ("row", "<=", int(df.row.max()))] if len(df) else [("row", "<", 0)]
+                df = _join_groups(df, pq.read_table(groups, filters=rows).to_pandas().set_index("row"))
                 for i in np.flatnonzero((df.drop_step == "").to_numpy()):
                     split = df.at[i, "split"]
                     shard = f"{split}-{counts[split]//shard_size:06d}.tar"
@@ -700,7 +755,7 @@ def write_manifest_and_shards(parts: list[Path], groups: Path, out: str | Path, 
     with atomic_path(out/"sizes.json") as tmp: tmp.write_text(json.dumps(dict(shard_counts), indent=1))
     return {"train": counts["train"], "test": counts["test"], "shards": dict(shard_counts)}
 
-# %% ../nbs/02b_pairs.ipynb #daca1770
+# %% ../nbs/02b_pairs.ipynb #624a8c85
 def _reason_kind(reason: str) -> str:
     "Group drop reasons that carry a value (a size, a group) under their common prefix."
     return reason.split(":")[0].split(" in group ")[0].split(" on line ")[0]
@@ -709,53 +764,75 @@ def _markdown_table(rows: list[tuple], header: tuple) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     return "\n".join(lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in rows])
 
-def _card_tables(df: pd.DataFrame, kept: pd.DataFrame, top: int) -> list[str]:
+def _card_counts(manifest: Path, batch_size: int = 65_536) -> dict:
+    "Count what the card shows, reading the manifest in batches: memory grows with distinct values, not with records."
+    counts = {name: Counter() for name in ("step", "reason", "language", "category", "brand", "words", "short_side", "split")}
+    columns = ["drop_step", "drop_reason", "language", "category", "brand", "text", "width", "height", "split"]
+    for batch in pq.ParquetFile(manifest).iter_batches(batch_size, columns=columns):
+        df = batch.to_pandas()
+        counts["step"].update(df.drop_step)
+        dropped = df[df.drop_step != ""]
+        counts["reason"].update(zip(dropped.drop_step, dropped.drop_reason.map(_reason_kind)))
+        kept = df[df.drop_step == ""]
+        for name in ("language", "split"): counts[name].update(kept[name])
+        for name in ("category", "brand"): counts[name].update(kept[name].replace("", "(none)"))
+        counts["words"].update(kept.text.str.split().str.len())
+        counts["short_side"].update(np.minimum(kept.width, kept.height).tolist())
+    groups = pq.read_table(manifest, columns=["group", "drop_step"], filters=[("drop_step", "==", "")])["group"]
+    sizes = pc.value_counts(groups).field("counts").to_numpy() if len(groups) else np.zeros(0, np.int64)
+    counts["groups"], counts["largest_group"] = len(sizes), int(sizes.max()) if len(sizes) else 0
+    return counts
+
+def _counter_stats(counter: Counter) -> tuple:
+    "Return the minimum, median and maximum of the values counted in `counter`."
+    values = np.array(sorted(counter))
+    cumulative = np.cumsum([counter[v] for v in values])
+    total = cumulative[-1]
+    lower, upper = values[np.searchsorted(cumulative, (total + 1)//2)], values[np.searchsorted(cumulative, total//2 + 1)]
+    return values[0], (lower + upper)/2, values[-1]
+
+def _card_tables(counts: dict, top: int) -> list[str]:
     "Return the Markdown sections of the card: step counts, drop reasons, languages, categories, brands and sizes."
-    steps, remaining = [("input records", len(df), "")], len(df)
+    total, kept = sum(counts["step"].values()), counts["step"][""]
+    steps, remaining = [("input records", total, "")], total
     for step in DROP_STEPS:
-        dropped = int((df.drop_step == step).sum())
+        dropped = counts["step"][step]
         remaining -= dropped
         steps.append((f"after {step}", remaining, f"-{dropped}"))
-    reasons = df[df.drop_step != ""].groupby(["drop_step", df.drop_reason.map(_reason_kind)]).size()
-    languages = [(l, n, f"{n/len(kept):.1%}") for l, n in kept.language.value_counts().items()]
-    categories = list(kept.category.replace("", "(none)").value_counts().head(top).items())
-    brands = list(kept.brand.replace("", "(none)").value_counts().head(top).items())
-    words = kept.text.str.split().str.len()
-    short_side = np.minimum(kept.width, kept.height)
-    sizes = [("words per pair text", words.min(), words.median(), words.max()),
-             ("photo short side (px)", short_side.min(), short_side.median(), short_side.max())]
-    largest_group = kept.group.value_counts().max() if len(kept) else 0
+    reasons = sorted(counts["reason"].items())
+    languages = [(l, n, f"{n/kept:.1%}") for l, n in counts["language"].most_common()]
+    sizes = [("words per pair text", *_counter_stats(counts["words"])),
+             ("photo short side (px)", *_counter_stats(counts["short_side"]))]
     return [
         "# Dataset card", "", "## Counts after each step", "", _markdown_table(steps, ("step", "records", "dropped")), "",
-        f"Kept pairs: {len(kept)} ({(kept.split == 'train').sum()} train, {(kept.split == 'test').sum()} test) in "
-        f"{kept.group.nunique()} duplicate groups; largest group: {largest_group}.", "",
-        "## Drop reasons", "", _markdown_table([(s, r, n) for (s, r), n in reasons.items()], ("step", "reason", "records")),
+        f"Kept pairs: {kept} ({counts['split']['train']} train, {counts['split']['test']} test) in "
+        f"{counts['groups']} duplicate groups; largest group: {counts['largest_group']}.", "",
+        "## Drop reasons", "", _markdown_table([(s, r, n) for (s, r), n in reasons], ("step", "reason", "records")),
         "", "## Languages", "", _markdown_table(languages, ("language", "pairs", "share")), "",
-        f"## Top {top} categories", "", _markdown_table(categories, ("category", "pairs")), "",
-        f"## Top {top} brands", "", _markdown_table(brands, ("brand", "pairs")), "",
+        f"## Top {top} categories", "", _markdown_table(counts["category"].most_common(top), ("category", "pairs")), "",
+        f"## Top {top} brands", "", _markdown_table(counts["brand"].most_common(top), ("brand", "pairs")), "",
         "## Text and photo size", "", _markdown_table(sizes, ("measure", "min", "median", "max")), "",
     ]
 
-def _card_figures(kept: pd.DataFrame, figures: Path, prefix: str, top: int) -> list[Path]:
+def _card_figures(counts: dict, figures: Path, prefix: str, top: int) -> list[Path]:
     "Draw the card's histograms and bar charts into `figures` and return their paths."
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     figures.mkdir(parents=True, exist_ok=True)
     paths = []
-    histograms = [("text_length", "words per pair text", kept.text.str.split().str.len()),
-                  ("image_size", "photo short side (pixels)", np.minimum(kept.width, kept.height))]
-    for name, label, values in histograms:
+    for name, label, counter in [("text_length", "words per pair text", counts["words"]),
+                                 ("image_size", "photo short side (pixels)", counts["short_side"])]:
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.hist(values, bins=40, color="#4c72b0")
-        ax.set(xlabel=label, ylabel="pairs", title=f"{label} ({len(values)} pairs)")
+        ax.hist(list(counter), weights=list(counter.values()), bins=40, color="#4c72b0")
+        ax.set(xlabel=label, ylabel="pairs", title=f"{label} ({sum(counter.values())} pairs)")
         fig.tight_layout()
         paths.append(figures/f"{prefix}{name}.png")
         fig.savefig(paths[-1], dpi=100)
         plt.close(fig)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, column in zip(axes, ("category", "brand", "language")):
-        kept[column].replace("", "(none)").value_counts().head(top)[::-1].plot.barh(ax=ax, color="#55a868")
+        pd.Series(dict(counts[column].most_common(top)))[::-1].plot.barh(ax=ax, color="#55a868")
         ax.set(xlabel="pairs", ylabel="", title=f"{column} (top {top})")
     fig.tight_layout()
     paths.append(figures/f"{prefix}categories.png")
@@ -766,18 +843,16 @@ def _card_figures(kept: pd.DataFrame, figures: Path, prefix: str, top: int) -> l
 def dataset_card(out: str | Path, figures: str | Path | None = None, prefix: str = "dataset_", top: int = 10) -> str:
     "Write `card.md` for the run in `out`, with its figures in `figures` (default `out/figures`), and return the Markdown."
     out = Path(out)
-    columns = ["drop_step", "drop_reason", "language", "category", "brand", "text", "width", "height", "split", "group"]
-    df = pd.read_parquet(out/"manifest.parquet", columns=columns)
-    kept = df[df.drop_step == ""]
-    if kept.empty: raise InputError(f"No pair of {out} was kept; read the drop reasons in {out}/manifest.parquet.")
-    sections = _card_tables(df, kept, top)
-    for path in _card_figures(kept, Path(figures) if figures else out/"figures", prefix, top):
+    counts = _card_counts(out/"manifest.parquet")
+    if not counts["step"][""]: raise InputError(f"No pair of {out} was kept; read the drop reasons in {out}/manifest.parquet.")
+    sections = _card_tables(counts, top)
+    for path in _card_figures(counts, Path(figures) if figures else out/"figures", prefix, top):
         sections.append(f"![{path.stem}]({os.path.relpath(path, out)})")
     card = "\n".join(sections) + "\n"
     with atomic_path(out/"card.md") as tmp: tmp.write_text(card)
     return card
 
-# %% ../nbs/02b_pairs.ipynb #4d337089
+# %% ../nbs/02b_pairs.ipynb #9d200c97
 def source_records(source: str | Path, fields: dict | None = None, format: str | None = None,
                    data: str | Path | None = None, counter: Counter | None = None, all_images: bool = False) -> tuple[Iterator[dict], Path, int | None]:
     "Open a source and return its mapped records, the folder relative image paths start from, and an estimated count."
@@ -806,7 +881,7 @@ def source_records(source: str | Path, fields: dict | None = None, format: str |
     records = ({**map_fields(row, fields), "_error": row.get("_error", "")} for row in rows)
     return expand_images(records, all_images), root, total
 
-# %% ../nbs/02b_pairs.ipynb #6b1fa707
+# %% ../nbs/02b_pairs.ipynb #6558de1e
 def build_pairs(source: str | Path, out: str | Path, fields: dict | None = None, format: str | None = None,
                 data: str | Path | None = None, image_root: str | Path | None = None, languages=DEFAULT_LANGUAGES,
                 max_tokens: int = CLIP_TEXT_TOKENS, min_side: int = 64, max_aspect: float = 3.0, min_std: float = 3.0,
@@ -836,7 +911,7 @@ def build_pairs(source: str | Path, out: str | Path, fields: dict | None = None,
     logger.info("%s: %d train and %d test pairs in %s", source, sizes["train"], sizes["test"], out)
     return sizes
 
-# %% ../nbs/02b_pairs.ipynb #04b5d741
+# %% ../nbs/02b_pairs.ipynb #0b22a24e
 def field_map(preset: str | None = None, **columns) -> dict | None:
     "Build a field map from a preset name and/or `field=column` options (a comma-separated value names several columns)."
     if preset and preset not in PRESETS:
@@ -846,7 +921,7 @@ def field_map(preset: str | None = None, **columns) -> dict | None:
         if value: fields[field] = value.split(",") if "," in value else value
     return fields or None
 
-# %% ../nbs/02b_pairs.ipynb #b779968e
+# %% ../nbs/02b_pairs.ipynb #64c8a8ff
 @call_parse
 def clip_shoe_pairs(
     source: str,  # CSV or JSONL file, or `myntra`, `ut-zappos`, `ut-zappos-vi` for the shared data sets

@@ -24,7 +24,7 @@ import yaml
 from fastai.callback.core import Callback, CancelBatchException, CancelEpochException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback, TrackerCallback
-from fastai.callback.training import GradientAccumulation, GradientClip
+from fastai.callback.training import BnFreeze, GradientAccumulation, GradientClip
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner, Metric
@@ -41,8 +41,8 @@ from .finetune import (SIGLIP_INIT_BIAS, ContrastiveModel, LOSSES, clip_learner,
 from .model import OFFLINE_MODEL, ModelBundle, ModelLoadError, _open_clip_model, create_model, model_identity
 
 # %% auto #0
-__all__ = ['logger', 'PRECISIONS', 'Recipe', 'recipes_dir', 'list_recipes', 'load_recipe', 'build_model', 'apply_locks',
-           'tower_splitter', 'group_learning_rates', 'Autocast', 'cpu_has_bf16', 'resolve_precision',
+__all__ = ['logger', 'PRECISIONS', 'Recipe', 'recipes_dir', 'list_recipes', 'load_recipe', 'build_model', 'FrozenBnStats',
+           'apply_locks', 'tower_splitter', 'group_learning_rates', 'Autocast', 'cpu_has_bf16', 'resolve_precision',
            'precision_callbacks', 'CatalogPairs', 'ResumableDataLoader', 'distributed_env', 'recipe_dataloaders',
            'webdataset_rows', 'load_training_rows', 'text_to_image_ranks', 'TextToImageRecall',
            'SkipPlaceholderBatches', 'ResumableTraining', 'MetricsLog', 'read_metrics', 'plot_learning_curve',
@@ -80,6 +80,7 @@ class Recipe:
     grad_clip: float | None = 1.0  # maximum gradient norm (None: no clipping)
     image_size: int | None = None  # train and serve at this image size instead of the model's own
     augment: bool = False  # random resized crops on training photos (open_clip's train transform)
+    freeze_bn_stats: bool = False  # keep the running statistics of every batch-norm layer, unlocked blocks included
     text_fields: list[str] = field(default_factory=lambda: ["text"])  # catalog columns sampled per row and epoch
     valid_fraction: float = 0.05  # share of the training product groups held out for validation
     recall_k: int = 10  # k of the validation text-to-image R@k used for the best checkpoint
@@ -155,6 +156,15 @@ def build_model(recipe: Recipe, device: str = "cpu") -> ModelBundle:
         bundle.model.visual.preprocess_cfg = {**bundle.model.visual.preprocess_cfg, "size": recipe.image_size}
         bundle.preprocess = image_transform_v2(PreprocessCfg(**bundle.model.visual.preprocess_cfg), is_train=False)
     return bundle
+
+# %% ../nbs/04b_training.ipynb #f3e1b2c4
+class FrozenBnStats(Callback):
+    "Keep every batch-norm layer in evaluation mode while training, so that no running statistics change."
+    order = BnFreeze.order
+    def before_train(self):
+        for module in self.learn.model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm): module.eval()
+
 
 # %% ../nbs/04b_training.ipynb #0d7ac169
 def apply_locks(model, recipe: Recipe):
@@ -489,7 +499,8 @@ def recipe_callbacks(recipe: Recipe, out: Path, precision: str) -> list[Callback
     monitor = f"t2i_R@{recipe.recall_k}"
     resumable = ResumableTraining(out/"checkpoints"/"last.pt", recipe.save_every, recipe.accumulate)
     callbacks = [*precision_callbacks(precision), SkipPlaceholderBatches(), resumable, MetricsLog(out/"metrics.jsonl", resumable),
-                 SaveModelCallback(monitor=monitor, comp=np.greater, fname="best")]
+                 SaveModelCallback(monitor=monitor, comp=np.greater, fname="best"),
+                 FrozenBnStats() if recipe.freeze_bn_stats else BnFreeze()]
     # NOTE: with accumulation, each micro-batch's contrastive loss uses only its own batch_size negatives
     if recipe.accumulate > 1: callbacks.append(GradientAccumulation(recipe.batch_size*recipe.accumulate))
     if recipe.grad_clip: callbacks.append(GradientClip(recipe.grad_clip))
@@ -547,6 +558,7 @@ def clip_shoe_finetune(
     image_size: int = None,  # override the model's image size in pixels
     num_workers: int = None,  # override the number of photo-decoding worker processes
     text_fields: str = None,  # override the catalog text columns sampled per row, separated by commas (e.g. text,text_vi)
+    freeze_bn_stats: bool = False,  # keep every batch-norm layer's running statistics, unlocked blocks included
     device: str = None,  # torch device (default: cuda when available, else cpu)
     list_only: bool = False,  # print the shipped recipes with their sources and exit
 ):
@@ -559,7 +571,8 @@ def clip_shoe_finetune(
         if not catalog: raise ValueError("No catalog given; pass a catalog Parquet file or WebDataset shards as the first argument")
         settings = load_recipe(recipe, pretrained=pretrained, epochs=epochs, lr=lr, batch_size=batch_size, loss=loss,
                                precision=precision, image_size=image_size, num_workers=num_workers,
-                               text_fields=text_fields.split(",") if text_fields else None)
+                               text_fields=text_fields.split(",") if text_fields else None,
+                               freeze_bn_stats=freeze_bn_stats or None)
         rows = load_training_rows(catalog)
         device = init_distributed(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         bundle = build_model(settings, device)

@@ -8,8 +8,11 @@ Commands, run from the repository root with CLIP_SHOE_DATA set:
     nice -n 19 python tests/benchmarks/bench_dataset.py --records 100000
     nice -n 19 python tests/benchmarks/bench_dataset.py --records 800000
     python tests/benchmarks/bench_dataset.py --phash   # how far apart perceptual hashes of copies and of other photos are
-The workers' memory stays flat as the input grows. The main process loads a few columns of every kept record in the
-grouping and shard passes (hashes, group names, splits), so it grows with the input.
+Memory is sampled from /proc every 0.2 s while the stage runs (tests/benchmarks/_memory.py): the main process's
+resident size when the stage starts, its peak and the growth of its anonymous memory, and the largest worker's peak.
+The grouping pass holds flat arrays of about 150 bytes per kept record (hashes, row numbers, ids); everything else
+is read and written in blocks. The CPU time of the main process and its workers is printed too: unlike the wall
+time, it hardly changes when other jobs share the machine.
 """
 import html
 import io
@@ -31,6 +34,8 @@ from clip_shoe.core import data_dir, setup_logging
 from clip_shoe.dataset import CATEGORY_NAMES, SUBCATEGORY_NAMES, index_images, read_ut_zappos_metadata, \
     ut_zappos_caption, ut_zappos_caption_vi, ut_zappos_root
 from clip_shoe.pairs import build_pairs, check_photo, photo_hashes
+
+from _memory import MemorySampler  # tests/benchmarks/_memory.py
 
 DESCRIPTIONS = [
     "<p>Da bò thật, đế cao su chống trơn.</p><p>Đổi trả trong 7 ngày.</p>",
@@ -117,6 +122,12 @@ def phash_calibration(data: Path) -> None:
           f"{(between <= 10).sum()} of {len(between)}")
 
 
+def cpu_seconds() -> float:
+    "User and system CPU seconds of this process and its finished child processes (the workers, once joined)."
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 @call_parse
 def main(
     records: int = 100_000,  # synthetic records to generate and process
@@ -144,13 +155,20 @@ def main(
                 file.write(json.dumps(record, ensure_ascii=False) + "\n")
     print(f"generated {records} records from {len(products)} real products in {time.time() - start:.0f} s")
     fields = dict(id="sku", image="images", title="name", description="description", brand="brand", category="breadcrumb")
-    start = time.time()
+    del products, variant_paths
+    sampler = MemorySampler()
+    sampler.start()
+    start, cpu_start = time.time(), cpu_seconds()
     sizes = build_pairs(feed, out/"pairs", fields, workers=workers, shard_size=10_000, progress=False,
                         figures=out/"figures")
-    seconds = time.time() - start
-    main_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/2**20
-    worker_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/2**20
+    seconds, cpu = time.time() - start, cpu_seconds() - cpu_start
+    sampler.stop()
     kept = sizes["train"] + sizes["test"]
+    gib = 2**30
     print(f"pair stage: {records} records -> {kept} pairs ({sizes['train']} train, {sizes['test']} test) in "
           f"{seconds/60:.1f} min: {records/seconds:.0f} records/s, {kept/seconds:.0f} pairs/s with {workers} workers; "
-          f"peak RSS main process {main_gib:.2f} GiB, largest worker {worker_gib:.2f} GiB")
+          f"main process resident {sampler.start_values['VmRSS']/gib:.2f} GiB at the start, peak "
+          f"{sampler.peak['VmRSS']/gib:.2f} GiB (anonymous memory +{sampler.growth_mib():.0f} MiB); "
+          f"largest worker peak {sampler.peak_child/gib:.2f} GiB")
+    # Wall time depends on what else runs on the machine; CPU time (main process and workers) does much less.
+    print(f"CPU time {cpu/60:.1f} min in all: {kept/cpu:.0f} pairs per CPU-second")
