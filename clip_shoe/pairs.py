@@ -551,10 +551,38 @@ def _equal_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         targets.append(run[1:])
     return (np.concatenate(sources), np.concatenate(targets)) if sources else (np.array([], int), np.array([], int))
 
-def _phash_edges(phash: np.ndarray, distance: int, max_run: int = 5000, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+class _Links:
+    "Links between `n` records, merged into one link a record whenever more than `limit` new ones wait."
+    def __init__(self, n: int, limit: int = 2_000_000):
+        self.n, self.limit, self.merged = n, limit, 0
+        self.sources, self.targets, self.pending = [], [], 0
+
+    def add(self, sources: np.ndarray, targets: np.ndarray):
+        "Add the links from `sources[i]` to `targets[i]`."
+        self.sources.append(np.asarray(sources, np.int64))
+        self.targets.append(np.asarray(targets, np.int64))
+        self.pending += len(sources)
+        if self.pending > self.merged + self.limit: self.merge()
+
+    def first_members(self) -> np.ndarray:
+        "Return the position of each record's first group member, the groups being the linked components."
+        sources = np.concatenate(self.sources) if self.sources else np.zeros(0, np.int64)
+        targets = np.concatenate(self.targets) if self.targets else np.zeros(0, np.int64)
+        graph = coo_matrix((np.ones(len(sources), bool), (sources, targets)), shape=(self.n, self.n))
+        _, labels = connected_components(graph, directed=False)
+        _, first_of_label = np.unique(labels, return_index=True)  # labels run from 0; return_index gives first positions
+        return first_of_label[labels]
+
+    def merge(self):
+        "Replace the links by one link from each grouped record to its first member, which keeps the same groups."
+        first = self.first_members()
+        linked = np.flatnonzero(first != np.arange(self.n))
+        self.sources, self.targets = [linked], [first[linked]]
+        self.pending = self.merged = len(linked)
+
+def _link_phashes(links: _Links, phash: np.ndarray, distance: int, max_run: int = 5000, block: int = 256):
     "Link records whose perceptual hashes (rows of `PHASH_WORDS` int64) differ in at most `distance` bits."
     hash_bytes = np.ascontiguousarray(phash).view(np.uint8)
-    sources, targets = [], []
     for band in np.array_split(np.arange(hash_bytes.shape[1]), min(distance + 1, hash_bytes.shape[1])):
         keys = (hash_bytes[:, band].astype(np.uint64) << (np.uint64(8)*np.arange(len(band), dtype=np.uint64))).sum(axis=1)
         for run in _runs(keys):
@@ -566,27 +594,22 @@ def _phash_edges(phash: np.ndarray, distance: int, max_run: int = 5000, block: i
                     bits += np.bitwise_count(words[start:start + block, None, word] ^ words[None, :, word])
                 i, j = np.nonzero(bits <= distance)
                 later = j > i + start
-                sources.append(run[i[later] + start]); targets.append(run[j[later]])
-    if not sources: return np.array([], int), np.array([], int)
-    return np.concatenate(sources), np.concatenate(targets)
+                links.add(run[i[later] + start], run[j[later]])
+
 
 # %% ../nbs/02b_pairs.ipynb #260d9984
 def group_arrays(sha1: np.ndarray, phash: np.ndarray, bands: np.ndarray, product_codes: np.ndarray,
                  phash_distance: int = 10) -> np.ndarray:
     "Return the position of each record's first group member, from arrays of hashes and product codes (-1: none)."
-    n = len(sha1)
-    edges = [_equal_edges(sha1), _phash_edges(phash, phash_distance)]
-    edges += [_equal_edges(bands[:, band]) for band in range(bands.shape[1])]
+    links = _Links(len(sha1))
+    links.add(*_equal_edges(sha1))
+    _link_phashes(links, phash, phash_distance)
+    for band in range(bands.shape[1]): links.add(*_equal_edges(bands[:, band]))
     positions = np.flatnonzero(product_codes >= 0)
     if len(positions):
         sources, targets = _equal_edges(product_codes[positions])
-        edges.append((positions[sources], positions[targets]))
-    sources = np.concatenate([e[0] for e in edges]).astype(np.int64)
-    targets = np.concatenate([e[1] for e in edges]).astype(np.int64)
-    graph = coo_matrix((np.ones(len(sources), np.int8), (sources, targets)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    _, first_of_label = np.unique(labels, return_index=True)  # labels run from 0; return_index gives first positions
-    return first_of_label[labels]
+        links.add(positions[sources], positions[targets])
+    return links.first_members()
 
 def duplicate_groups(kept: pd.DataFrame, phash_distance: int = 10) -> np.ndarray:
     "Return, for each kept record (a table with sha1, phash, bands and product_id), the position of the first record of its group."
