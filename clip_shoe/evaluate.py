@@ -395,7 +395,7 @@ def cached_embeddings(bundle: ModelBundle, items, kind: str, folder: str | Path 
         array = _embed_chunk(bundle, items[start:start + chunk_size], kind, base, feature_dir, num_workers)
         with atomic_path(part) as tmp:
             with open(tmp, "wb") as f: np.save(f, array.astype(np.float16))
-    with atomic_path(final) as tmp:  # copied part by part, so memory holds one part, not the whole set
+    with atomic_path(final) as tmp:  # copied part by part, so memory keeps one part, not the whole set
         if not len(starts): np.save(tmp, np.zeros((0, 0), np.float16))
         else:
             width = np.load(parts/"00000.npy", mmap_mode="r").shape[1]
