@@ -558,7 +558,11 @@ def clip_shoe_finetune(
     image_size: int = None,  # override the model's image size in pixels
     num_workers: int = None,  # override the number of photo-decoding worker processes
     text_fields: str = None,  # override the catalog text columns sampled per row, separated by commas (e.g. text,text_vi)
+    tower_lr_mult: float = None,  # override the towers' learning rate as a multiple of --lr
+    unlocked_image_groups: int = None,  # override the image tower layer groups trained, from the top (0: projection only)
+    unlocked_text_layers: int = None,  # override the text tower layers trained, from the top (0: projection only)
     freeze_bn_stats: bool = False,  # keep every batch-norm layer's running statistics, unlocked blocks included
+    seed: int = None,  # override the recipe's seed of the validation slice, shuffling, text sampling and initialisation
     device: str = None,  # torch device (default: cuda when available, else cpu)
     list_only: bool = False,  # print the shipped recipes with their sources and exit
 ):
@@ -571,6 +575,8 @@ def clip_shoe_finetune(
         if not catalog: raise ValueError("No catalog given; pass a catalog Parquet file or WebDataset shards as the first argument")
         settings = load_recipe(recipe, pretrained=pretrained, epochs=epochs, lr=lr, batch_size=batch_size, loss=loss,
                                precision=precision, image_size=image_size, num_workers=num_workers,
+                               tower_lr_mult=tower_lr_mult, unlocked_image_groups=unlocked_image_groups,
+                               unlocked_text_layers=unlocked_text_layers, seed=seed,
                                text_fields=text_fields.split(",") if text_fields else None,
                                freeze_bn_stats=freeze_bn_stats or None)
         rows = load_training_rows(catalog)

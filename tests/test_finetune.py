@@ -1,4 +1,4 @@
-"""End-to-end tests of `clip-shoe-finetune`: resuming after a kill mid-epoch, recipe errors, two gloo processes."""
+"""End-to-end tests of `clip-shoe-finetune`: resuming after a kill mid-epoch, recipe errors, lock flags, two gloo processes."""
 import json
 import os
 import signal
@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from clip_shoe.dataset import ut_zappos_catalog, ut_zappos_root
+from clip_shoe.model import OFFLINE_MODEL, create_model
 
 TIMEOUT = 900  # seconds for one training command; the machine may be shared
 
@@ -94,6 +96,25 @@ def test_finetune_rejects_unknown_recipe(small_catalog, tmp_path):
     assert result.returncode != 0
     assert "Recipe no-such-recipe not found; use one of" in result.stderr
     assert "offline-unlock" in result.stderr
+
+
+def test_finetune_lock_flags_override_recipe(small_catalog, recipe_file, tmp_path):
+    out = tmp_path/"flags"
+    command = [*finetune_command(small_catalog, recipe_file, out), "--epochs", "1", "--tower-lr-mult", "0.3",
+               "--unlocked-image-groups", "0", "--unlocked-text-layers", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    recipe = yaml.safe_load((out/"recipe.yaml").read_text())
+    assert recipe["tower_lr_mult"] == 0.3
+    assert recipe["unlocked_image_groups"] == 0
+    assert recipe["unlocked_text_layers"] == 2
+    trained = torch.load(out/"model.pt", weights_only=False)["state_dict"]
+    base = create_model(OFFLINE_MODEL).model.state_dict()
+    # the image tower stays locked, and only the top two text layers train
+    torch.testing.assert_close(trained["visual.trunk.conv_head.weight"], base["visual.trunk.conv_head.weight"])
+    for layer, unlocked in ((3, False), (4, True)):  # all-MiniLM-L6-v2 has 6 layers, so 4 and 5 train
+        name = f"text.transformer.encoder.layer.{layer}.attention.self.query.weight"
+        assert torch.equal(trained[name], base[name]) != unlocked, name
 
 
 def free_port() -> int:
