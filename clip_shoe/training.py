@@ -99,13 +99,25 @@ def list_recipes() -> list[str]:
     return sorted(p.stem for p in recipes_dir().glob("*.yaml"))
 
 # %% ../nbs/04b_training.ipynb #a947323c
+# recipe fields converted to float when a YAML file gives them as strings
+_FLOAT_FIELDS = ("lr", "tower_lr_mult", "pct_start", "wd", "grad_clip", "valid_fraction")
+
 def _check_recipe(recipe: Recipe) -> Recipe:
+    for name in _FLOAT_FIELDS:
+        value = getattr(recipe, name)
+        if not isinstance(value, str): continue
+        # PyYAML reads exponents without a decimal point, such as 1e-4, as strings
+        try: setattr(recipe, name, float(value))
+        except ValueError: raise ValueError(f"Recipe {recipe.name}: {name} must be a number such as 1.0e-4, got {value!r}.") from None
     if recipe.loss not in LOSSES: raise ValueError(f"Recipe {recipe.name}: unknown loss {recipe.loss!r}; valid losses: {', '.join(LOSSES)}.")
     if recipe.precision not in PRECISIONS:
         raise ValueError(f"Recipe {recipe.name}: unknown precision {recipe.precision!r}; valid values: {', '.join(PRECISIONS)}.")
     if not recipe.text_fields: raise ValueError(f"Recipe {recipe.name}: text_fields is empty; list at least one catalog column such as text.")
     for name in ("epochs", "batch_size", "accumulate", "save_every", "recall_k"):
         if getattr(recipe, name) < 1: raise ValueError(f"Recipe {recipe.name}: {name} must be at least 1, got {getattr(recipe, name)}.")
+    for name in ("unlocked_image_groups", "unlocked_text_layers", "tower_lr_mult"):
+        if getattr(recipe, name) < 0: raise ValueError(f"Recipe {recipe.name}: {name} must be 0 or more, got {getattr(recipe, name)}.")
+    if recipe.lr <= 0: raise ValueError(f"Recipe {recipe.name}: lr must be positive, got {recipe.lr}.")
     return recipe
 
 def load_recipe(recipe: str | Path, **overrides) -> Recipe:
@@ -580,6 +592,8 @@ def clip_shoe_finetune(
                                text_fields=text_fields.split(",") if text_fields else None,
                                freeze_bn_stats=freeze_bn_stats or None)
         rows = load_training_rows(catalog)
+        missing = [c for c in settings.text_fields if c not in rows.columns]
+        if missing: raise ValueError(f"Text fields {missing} are not catalog columns; pick --text-fields from {list(rows.columns)}.")
         device = init_distributed(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         bundle = build_model(settings, device)
     finetune(settings, rows, out, bundle, device)

@@ -117,6 +117,14 @@ def test_finetune_lock_flags_override_recipe(small_catalog, recipe_file, tmp_pat
         assert torch.equal(trained[name], base[name]) != unlocked, name
 
 
+def test_finetune_rejects_missing_text_field(small_catalog, recipe_file, tmp_path):
+    command = [*finetune_command(small_catalog, recipe_file, tmp_path/"out"), "--text-fields", "nosuchcol"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode != 0
+    assert "Text fields ['nosuchcol'] are not catalog columns; pick --text-fields from" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def free_port() -> int:
     "Return a TCP port on 127.0.0.1 that is free right now."
     with socket.socket() as s:
