@@ -43,8 +43,8 @@ from .model import OFFLINE_MODEL, ModelBundle, ModelLoadError, _open_clip_model,
 # %% auto #0
 __all__ = ['logger', 'PRECISIONS', 'Recipe', 'recipes_dir', 'list_recipes', 'load_recipe', 'build_model', 'FrozenBnStats',
            'apply_locks', 'tower_splitter', 'group_learning_rates', 'Autocast', 'cpu_has_bf16', 'resolve_precision',
-           'precision_callbacks', 'CatalogPairs', 'ResumableDataLoader', 'distributed_env', 'recipe_dataloaders',
-           'webdataset_rows', 'load_training_rows', 'text_to_image_ranks', 'TextToImageRecall',
+           'precision_callbacks', 'check_text_fields', 'CatalogPairs', 'ResumableDataLoader', 'distributed_env',
+           'recipe_dataloaders', 'webdataset_rows', 'load_training_rows', 'text_to_image_ranks', 'TextToImageRecall',
            'SkipPlaceholderBatches', 'ResumableTraining', 'MetricsLog', 'read_metrics', 'plot_learning_curve',
            'init_distributed', 'DataParallel', 'recipe_callbacks', 'recipe_learner', 'finetune', 'clip_shoe_finetune']
 
@@ -102,13 +102,17 @@ def list_recipes() -> list[str]:
 # recipe fields converted to float when a YAML file gives them as strings
 _FLOAT_FIELDS = ("lr", "tower_lr_mult", "pct_start", "wd", "grad_clip", "valid_fraction")
 
-def _check_recipe(recipe: Recipe) -> Recipe:
-    for name in _FLOAT_FIELDS:
-        value = getattr(recipe, name)
+def _yaml_floats(values: dict, name: str) -> dict:
+    "Convert the float fields that PyYAML read as strings, such as 1e-4 (an exponent without a decimal point)."
+    for field_name in _FLOAT_FIELDS:
+        value = values.get(field_name)
         if not isinstance(value, str): continue
-        # PyYAML reads exponents without a decimal point, such as 1e-4, as strings
-        try: setattr(recipe, name, float(value))
-        except ValueError: raise ValueError(f"Recipe {recipe.name}: {name} must be a number such as 1.0e-4, got {value!r}.") from None
+        try: values[field_name] = float(value)
+        except ValueError:
+            raise ValueError(f"Recipe {name}: {field_name} must be a number such as 1.0e-4, got {value!r}.") from None
+    return values
+
+def _check_recipe(recipe: Recipe) -> Recipe:
     if recipe.loss not in LOSSES: raise ValueError(f"Recipe {recipe.name}: unknown loss {recipe.loss!r}; valid losses: {', '.join(LOSSES)}.")
     if recipe.precision not in PRECISIONS:
         raise ValueError(f"Recipe {recipe.name}: unknown precision {recipe.precision!r}; valid values: {', '.join(PRECISIONS)}.")
@@ -126,7 +130,7 @@ def load_recipe(recipe: str | Path, **overrides) -> Recipe:
     if path.suffix not in (".yaml", ".yml"): path = recipes_dir()/f"{recipe}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"Recipe {recipe} not found; use one of {', '.join(list_recipes())} or the path of a YAML file.")
-    values = yaml.safe_load(path.read_text()) or {}
+    values = _yaml_floats(yaml.safe_load(path.read_text()) or {}, path.stem)
     values = {"name": path.stem, **values, **{k: v for k, v in overrides.items() if v is not None}}
     valid = {f.name for f in dataclasses.fields(Recipe)}
     unknown = sorted(set(values) - valid)
@@ -229,11 +233,17 @@ def precision_callbacks(precision: str) -> list[Callback]:
     return {"fp32": [], "bf16": [Autocast()], "fp16": [MixedPrecision("fp16")]}[precision]
 
 # %% ../nbs/04b_training.ipynb #43e90eb1
+def check_text_fields(columns, text_fields):
+    "Raise a ValueError naming the `text_fields` that are not among a catalog's `columns`."
+    missing = [c for c in text_fields if c not in columns]
+    if missing:
+        raise ValueError(f"Text fields {missing} are not catalog columns; pick --text-fields from {list(columns)}, "
+                         "or set the recipe's text_fields.")
+
 class CatalogPairs(torch.utils.data.Dataset):
     "Preprocessed photos, token ids of one text field drawn per row and epoch, and text group ids of a catalog."
     def __init__(self, rows: pd.DataFrame, preprocess, tokenizer, text_fields=("text",), seed: int = 42):
-        missing = [c for c in text_fields if c not in rows.columns]
-        if missing: raise ValueError(f"Text fields {missing} are not catalog columns; columns are {list(rows.columns)}.")
+        check_text_fields(rows.columns, text_fields)
         self.images, self.preprocess, self.tokenizer, self.seed = list(rows.image), preprocess, tokenizer, seed
         self.texts = rows[list(text_fields)].fillna("").astype(str).to_numpy()
         self.text_groups = text_group_ids(self.texts[:, 0])
@@ -592,8 +602,7 @@ def clip_shoe_finetune(
                                text_fields=text_fields.split(",") if text_fields else None,
                                freeze_bn_stats=freeze_bn_stats or None)
         rows = load_training_rows(catalog)
-        missing = [c for c in settings.text_fields if c not in rows.columns]
-        if missing: raise ValueError(f"Text fields {missing} are not catalog columns; pick --text-fields from {list(rows.columns)}.")
+        check_text_fields(rows.columns, settings.text_fields)  # before the model loads, so a typo fails fast
         device = init_distributed(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         bundle = build_model(settings, device)
     finetune(settings, rows, out, bundle, device)
